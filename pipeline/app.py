@@ -1,0 +1,142 @@
+"""The Lambda handler assembled from the stages: validate the event, run the stages, answer, log a summary."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from toolz import compose_left
+
+from .budget import within_budget
+from .config import Config
+from .decode import decode
+from .encode import encode
+from .events import keep_events
+from .logs import log
+from .parse import Loads, parse
+from .partitions import with_partition_keys
+from .project import project
+from .records import Stage
+from .reingest import Reingester, fail_overflow, reingest, to_source
+from .response import Summary, respond
+
+__all__ = ["InvalidEvent", "firehose_records", "make_handler", "stages"]
+
+Handler = Callable[[Mapping[str, Any], Any], dict[str, Any]]
+
+
+class InvalidEvent(ValueError):
+    """The event is not a Firehose transformation event that can be answered record by record."""
+
+
+def firehose_records(event: Any) -> list[Mapping[str, Any]]:
+    """The event's records, checked so that every one can be answered exactly once.
+
+    >>> firehose_records({"records": [{"recordId": "a", "data": ""}]})
+    [{'recordId': 'a', 'data': ''}]
+    >>> firehose_records({"Records": []})
+    Traceback (most recent call last):
+    pipeline.app.InvalidEvent: not a Firehose transformation event: it has no 'records' list
+    """
+    records = event.get("records") if isinstance(event, Mapping) else None
+    if type(records) is not list:
+        raise InvalidEvent("not a Firehose transformation event: it has no 'records' list")
+    seen: set[str] = set()
+    for i, rec in enumerate(records):
+        record_id = rec.get("recordId") if isinstance(rec, Mapping) else None
+        if type(record_id) is not str:
+            raise InvalidEvent(f"records[{i}] has no recordId text, so it cannot be answered")
+        if record_id in seen:
+            raise InvalidEvent(f"records[{i}] repeats recordId {record_id!r}; each must be answered once")
+        seen.add(record_id)
+    return records
+
+
+def stages(config: Config, *, loads: Loads | None = None) -> list[Stage]:
+    """The event-independent stages for *config*, in order: decode ... encode."""
+    chosen: list[Stage] = [decode, parse(loads=loads), keep_events(config.events)]
+    if config.partition_keys:
+        chosen.append(with_partition_keys(config.partition_keys, config.image))
+    chosen += [project(config.columns, config.image), encode(config.format, null=config.null)]
+    return chosen
+
+
+def make_handler(
+    config: Config,
+    *,
+    loads: Loads | None = None,
+    reingester: Callable[[Mapping[str, Any], Any], Reingester] | None = None,
+) -> Handler:
+    """Build ``lambda_handler(event, context)`` for *config*; every stage is checked now, not per event.
+
+    *reingester* makes the re-ingestion target for an invocation (default: :func:`to_source`); tests and
+    benchmarks pass one with their own client.
+    """
+    transform = compose_left(*stages(config, loads=loads))
+    make_target = reingester or (
+        lambda event, context: to_source(event, context, max_attempts=config.reingest_max_attempts)
+    )
+
+    def lambda_handler(event: Mapping[str, Any], context: Any) -> dict[str, Any]:
+        started = time.perf_counter()
+        batch = firehose_records(event)
+        target = make_target(event, context) if config.reingest else None
+        budget = within_budget(config.max_response_bytes, (r["recordId"] for r in batch))
+        overflow = reingest(target) if target is not None else fail_overflow
+        summary = Summary()
+        try:
+            response = respond(overflow(budget(transform(batch))), summary)
+        except Exception as exc:
+            log(logging.ERROR, "invocation failed", error=f"{type(exc).__name__}: {exc}")
+            _log_summary(event, context=context, batch=batch, summary=summary, target=target, started=started)
+            raise
+        _log_summary(event, context=context, batch=batch, summary=summary, target=target, started=started)
+        return response
+
+    return lambda_handler
+
+
+def _log_summary(
+    event: Mapping[str, Any],
+    *,
+    context: Any,
+    batch: list[Mapping[str, Any]],
+    summary: Summary,
+    target: Reingester | None,
+    started: float,
+) -> None:
+    for record_id, reason in summary.failures:
+        log(logging.WARNING, "record failed", recordId=record_id, reason=reason)
+    fields: dict[str, Any] = {
+        "invocationId": event.get("invocationId"),
+        "requestId": getattr(context, "aws_request_id", None),
+        "records": len(batch),
+        "results": {k: summary.results[k] for k in ("Ok", "Dropped", "ProcessingFailed")},
+        "bytesIn": sum(_data_size(r) for r in batch),
+        "bytesOut": summary.bytes_out,
+        "durationMs": round((time.perf_counter() - started) * 1000, 1),
+        "reasons": dict(summary.reasons.most_common(20)),
+    }
+    failed = summary.results["ProcessingFailed"]
+    if failed > len(summary.failures):
+        fields["failuresNotLogged"] = failed - len(summary.failures)
+    if target is not None:
+        stats = target.stats
+        fields["reingested"] = {
+            "records": stats.records,
+            "bytes": stats.bytes,
+            "calls": stats.calls,
+            "attempts": stats.attempts,
+            "retriedEntries": stats.retried_entries,
+            "errorCodes": dict(stats.error_codes),
+        }
+    log(logging.INFO, "summary", **fields)
+
+
+def _data_size(rec: Mapping[str, Any]) -> int:
+    data = rec.get("data")
+    if type(data) is not str:
+        return 0
+    return len(data) * 3 // 4 - (2 if data.endswith("==") else 1 if data.endswith("=") else 0)

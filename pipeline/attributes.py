@@ -1,0 +1,112 @@
+"""Typed DynamoDB attribute values (``{"S": "x"}``, ``{"N": "1"}``, ...) -> CSV cell text or JSON text.
+
+Numbers stay the exact strings DynamoDB sent (up to 38 digits, exponents kept): never a float or Decimal.
+Only the attributes a column asks for are ever converted.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from json.encoder import encode_basestring  # the C encoder: escapes quotes and controls, keeps non-ASCII
+from typing import Any
+
+from .records import RecordError
+
+__all__ = ["json_number", "to_json", "to_text"]
+
+_JSON_NUMBER = re.compile(r"-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][-+]?[0-9]+)?").fullmatch
+_LENIENT_NUMBER = re.compile(r"([-+]?)([0-9]*)(?:\.([0-9]*))?((?:[eE][-+]?[0-9]+)?)").fullmatch
+
+
+def _one(value: Any) -> tuple[str, Any]:
+    if type(value) is dict and len(value) == 1:
+        for item in value.items():
+            return item
+    raise RecordError("attribute is not a typed DynamoDB value")
+
+
+def _strings(kind: str, items: Any) -> list[str]:
+    if type(items) is not list or not all(type(s) is str for s in items):
+        raise RecordError(f"{kind} attribute is not a list of strings")
+    return items
+
+
+def json_number(text: Any) -> str:
+    """The JSON number for a DynamoDB ``N`` string, every digit kept.
+
+    >>> json_number("12345678901234567890123456789012345678"), json_number("1E+3")
+    ('12345678901234567890123456789012345678', '1E+3')
+    >>> json_number(".5"), json_number("+007.50"), json_number("5."), json_number("-000")
+    ('0.5', '7.50', '5', '-0')
+    """
+    if type(text) is not str:
+        raise RecordError("N attribute is not a string")
+    if _JSON_NUMBER(text):
+        return text
+    match = _LENIENT_NUMBER(text)  # forms DynamoDB may accept but JSON does not: '+1', '.5', '5.', '007'
+    if not match or not (match[2] or match[3]):
+        raise RecordError("N attribute is not a number")
+    sign, whole, fraction, exponent = match.groups()
+    whole = whole.lstrip("0") or "0"
+    return f"{'-' if sign == '-' else ''}{whole}{'.' + fraction if fraction else ''}{exponent}"
+
+
+def to_json(value: Any) -> str:
+    """Compact JSON text for a typed value: N as numbers with every digit, sets and L as arrays, M as objects.
+
+    >>> to_json({"M": {"n": {"N": "1.50"}, "ok": {"BOOL": True}, "tags": {"SS": ["a", "ü"]}, "x": {"NULL": True}}})
+    '{"n":1.50,"ok":true,"tags":["a","ü"],"x":null}'
+    """
+    kind, v = _one(value)
+    if kind in ("S", "B"):
+        if type(v) is not str:
+            raise RecordError(f"{kind} attribute is not a string")
+        return encode_basestring(v)
+    if kind == "N":
+        return json_number(v)
+    if kind == "BOOL":
+        if type(v) is not bool:
+            raise RecordError("BOOL attribute is not true or false")
+        return "true" if v else "false"
+    if kind == "NULL":
+        return "null"
+    if kind in ("SS", "BS"):
+        return f"[{','.join(map(encode_basestring, _strings(kind, v)))}]"
+    if kind == "NS":
+        return f"[{','.join(map(json_number, _strings(kind, v)))}]"
+    if kind == "L":
+        if type(v) is not list:
+            raise RecordError("L attribute is not a list")
+        return f"[{','.join(map(to_json, v))}]"
+    if kind == "M":
+        if type(v) is not dict:
+            raise RecordError("M attribute is not an object")
+        return "{" + ",".join(f"{encode_basestring(k)}:{to_json(x)}" for k, x in v.items()) + "}"
+    raise RecordError(f"unknown DynamoDB type {kind[:8]!r}")
+
+
+def to_text(value: Mapping[str, Any] | None, null: str = "") -> str:
+    """The text of one CSV/TSV cell: S, N and B as sent, BOOL true/false, NULL and missing as *null*.
+
+    Sets, lists and maps become compact JSON text.
+
+    >>> [to_text(v, r"\\N") for v in ({"S": "Zürich"}, {"N": "-1.0E-130"}, {"BOOL": False}, {"NULL": True}, None)]
+    ['Zürich', '-1.0E-130', 'false', '\\\\N', '\\\\N']
+    >>> to_text({"NS": ["1", "2.50"]})
+    '[1,2.50]'
+    """
+    if value is None:
+        return null
+    kind, v = _one(value)
+    if kind in ("S", "N", "B"):
+        if type(v) is not str:
+            raise RecordError(f"{kind} attribute is not a string")
+        return v
+    if kind == "BOOL":
+        if type(v) is not bool:
+            raise RecordError("BOOL attribute is not true or false")
+        return "true" if v else "false"
+    if kind == "NULL":
+        return null
+    return to_json(value)

@@ -1,0 +1,124 @@
+"""Stage 6: keep the serialised response within the budget (Lambda's 6 MB response limit by default).
+
+Sizes are exact upper bounds of what ``json.dumps`` writes for the response (default separators and
+``ensure_ascii``, the largest of the usual settings): every entry, the separators between them, the
+``{"records": [...]}`` around them and any partition-key metadata. The stage fills the response greedily
+in input order, but first keeps room for every record's entry: a ``Dropped`` or ``ProcessingFailed`` entry
+takes room too. An ``Ok`` record that does not fit becomes ``Dropped`` with reason ``OVER_BUDGET`` (the
+re-ingestion stage sends its original bytes back to the source); one whose output could not fit even alone
+becomes ``ProcessingFailed`` (re-ingesting it would loop forever).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Iterator, Mapping
+from json.encoder import encode_basestring_ascii
+from typing import Any
+
+from .records import DROPPED, FAILED, OK, OVER_BUDGET, Record, Stage, as_record
+
+__all__ = [
+    "LAMBDA_RESPONSE_LIMIT",
+    "BudgetError",
+    "base64_length",
+    "entry_size",
+    "response_floor",
+    "within_budget",
+]
+
+LAMBDA_RESPONSE_LIMIT = 6 * 1024 * 1024
+TOO_LARGE = "larger than the response budget"
+
+
+def _fixed(result: str, **extra: str) -> int:
+    return len(json.dumps({"recordId": "", "result": result, **extra})) - 2  # minus the empty id's quotes
+
+
+_ENTRY = {OK: _fixed(OK, data=""), DROPPED: _fixed(DROPPED), FAILED: _fixed(FAILED)}
+# ', "metadata": {"partitionKeys": {}}' added to an entry: the separator replaces the outer braces
+_METADATA = len(json.dumps({"metadata": {"partitionKeys": {}}})) - 2 + len(", ")
+_DROP_SAVING = _ENTRY[FAILED] - _ENTRY[DROPPED]
+_WRAPPER = len(json.dumps({"records": []}))
+_SEPARATOR = len(", ")
+
+
+class BudgetError(RuntimeError):
+    """The response cannot hold even one entry per record within the budget."""
+
+
+def base64_length(size: int) -> int:
+    """Length of the base64 text of *size* bytes.
+
+    >>> [base64_length(n) for n in (0, 1, 2, 3, 4)]
+    [0, 4, 4, 4, 8]
+    """
+    return (size + 2) // 3 * 4
+
+
+def entry_size(record_id: str, result: str, data_size: int = 0, keys: Mapping[str, str] | None = None) -> int:
+    """Characters ``json.dumps`` writes for one response entry (``data_size``: bytes before base64).
+
+    >>> entry = {"recordId": "r-é", "result": "Ok", "data": "YWJj", "metadata": {"partitionKeys": {"d": "ü"}}}
+    >>> entry_size("r-é", "Ok", 3, {"d": "ü"}) == len(json.dumps(entry))
+    True
+    """
+    size = _ENTRY[result] + len(encode_basestring_ascii(record_id))
+    if result == OK:
+        size += base64_length(data_size)
+        if keys is not None:
+            size += _METADATA + len(json.dumps(keys)) - 2
+    return size
+
+
+def response_floor(record_ids: Iterable[str]) -> tuple[int, int]:
+    """``(smallest response size, records)``: the response with every entry at its largest non-Ok size."""
+    total = count = 0
+    for record_id in record_ids:
+        total += entry_size(record_id, FAILED)
+        count += 1
+    return _WRAPPER + total + _SEPARATOR * max(count - 1, 0), count
+
+
+def within_budget(max_bytes: int, record_ids: Iterable[str]) -> Stage:
+    """Mark ``Ok`` records that would push the response past *max_bytes* as ``Dropped`` (to re-ingest).
+
+    *record_ids* are the ids of the whole batch, in order, so that room is kept for the records to come.
+
+    >>> from pipeline import Record
+    >>> batch = [Record(f"r{i}", {}, b"x" * 300) for i in range(3)]
+    >>> [(r.result, r.reason) for r in within_budget(1000, [r.id for r in batch])(batch)]
+    [('Ok', None), ('Ok', None), ('Dropped', 'over response budget')]
+    >>> [(r.result, r.reason) for r in within_budget(500, [r.id for r in batch])(batch)]
+    [('ProcessingFailed', 'larger than the response budget'), ...]
+    """
+    if type(max_bytes) is not int or max_bytes <= 0:
+        raise ValueError(f"max_bytes must be a positive whole number, not {max_bytes!r}")
+    floor, expected = response_floor(record_ids)
+    if floor > max_bytes:
+        raise BudgetError(
+            f"the response for {expected} records needs at least {floor} bytes, more than the budget of "
+            f"{max_bytes}: raise the budget or lower the delivery stream's buffer size"
+        )
+
+    def run(records: Iterable[Any]) -> Iterator[Record]:
+        used = floor  # the response if every record not yet seen took its largest non-Ok entry
+        for seen, rec in enumerate(records, 1):
+            if type(rec) is not Record:
+                rec = as_record(rec)
+            if seen > expected:
+                raise ValueError(f"within_budget was given {expected} record ids but saw more records")
+            if rec.result == DROPPED and rec.reason != OVER_BUDGET:
+                used -= _DROP_SAVING  # a final Dropped entry is shorter than the room kept for it
+            elif rec.result == OK:
+                reserved = entry_size(rec.id, FAILED)
+                size = entry_size(rec.id, OK, len(rec.value), rec.partition_keys)
+                if used - reserved + size <= max_bytes:
+                    used += size - reserved
+                elif floor - reserved + size > max_bytes:
+                    rec = rec.failed(TOO_LARGE)
+                else:
+                    rec = rec.dropped(OVER_BUDGET)  # counted at its reserved (larger, failed) size
+            yield rec
+
+    return run

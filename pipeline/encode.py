@@ -1,0 +1,121 @@
+"""Stage 5: rows -> the bytes Firehose delivers, one newline-terminated line per change.
+
+* ``csv``: RFC 4180: comma-separated, a cell quoted when it holds a comma, quote, CR or LF, quotes doubled;
+  a row of one empty cell is written ``""`` so that readers do not take it for a blank line.
+* ``tsv``: tab-separated, with backslash escapes for tab, newline, carriage return and backslash.
+* ``jsonl``: one compact JSON object per change (numbers with every digit, sets and lists as arrays).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from json.encoder import encode_basestring
+from typing import Any
+
+from .attributes import to_json, to_text
+from .records import Stage, per_record
+
+__all__ = ["FORMATS", "csv_line", "encode", "json_line", "tsv_line"]
+
+Row = Mapping[str, Any]
+FORMATS = ("csv", "tsv", "jsonl")
+_TSV_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
+
+
+def _csv_cell(text: str) -> str:
+    if '"' in text or "," in text or "\n" in text or "\r" in text:
+        return '"' + text.replace('"', '""') + '"'
+    return text
+
+
+def csv_line(cells: list[str]) -> str:
+    """One RFC 4180 line.
+
+    >>> csv_line(["São Paulo", 'say "hi", then', "two\\nlines", "12345678901234567890123456789012345678"])
+    'São Paulo,"say ""hi"", then","two\\nlines",12345678901234567890123456789012345678\\n'
+    >>> csv_line([""])
+    '""\\n'
+    """
+    line = ",".join(cells)
+    if '"' in line or "\n" in line or "\r" in line or line.count(",") != len(cells) - 1:
+        line = ",".join(map(_csv_cell, cells))
+    elif line == "":
+        return '""\n'
+    return line + "\n"
+
+
+def tsv_line(cells: list[str]) -> str:
+    r"""One TSV line, each cell escaped.
+
+    >>> tsv_line(["a\tb", "c\\d", "e\nf"])
+    'a\\tb\tc\\\\d\te\\nf\n'
+    """
+    line = "\t".join(cells)
+    if "\\" in line or "\n" in line or "\r" in line or line.count("\t") != len(cells) - 1:
+        line = "\t".join([c.translate(_TSV_ESCAPES) for c in cells])
+    return line + "\n"
+
+
+def json_line(row: Row) -> str:
+    """One JSON Lines line; a missing value is ``null``.
+
+    >>> json_line({"id": {"N": "12345678901234567890.123"}, "name": {"S": "Kraków"}, "gone": None})
+    '{"id":12345678901234567890.123,"name":"Kraków","gone":null}\\n'
+    """
+    return (
+        "{"
+        + ",".join(
+            f"{encode_basestring(name)}:{'null' if value is None else to_json(value)}" for name, value in row.items()
+        )
+        + "}\n"
+    )
+
+
+def _csv_lines(null: str) -> Callable[[tuple[Row, ...]], bytes]:
+    def lines(rows: tuple[Row, ...]) -> bytes:
+        if len(rows) == 1:
+            return csv_line([to_text(v, null) for v in rows[0].values()]).encode()
+        return "".join([csv_line([to_text(v, null) for v in row.values()]) for row in rows]).encode()
+
+    return lines
+
+
+def _tsv_lines(null: str) -> Callable[[tuple[Row, ...]], bytes]:
+    if "\\" not in null:  # the null text needs no escaping: escape the joined line at once
+
+        def row_text(row: Row) -> str:
+            return tsv_line([to_text(v, null) for v in row.values()])
+
+    else:  # a null text such as \N is written as it is, unescaped, unlike a string holding it
+
+        def row_text(row: Row) -> str:
+            return "\t".join([_tsv_cell(v, null) for v in row.values()]) + "\n"
+
+    return lambda rows: "".join([row_text(row) for row in rows]).encode()
+
+
+def _tsv_cell(value: Any, null: str) -> str:
+    if value is None or (type(value) is dict and "NULL" in value):
+        return null
+    return to_text(value).translate(_TSV_ESCAPES)
+
+
+def encode(fmt: str = "csv", *, null: str = "") -> Stage:
+    """Encode each record's rows as UTF-8 lines in *fmt*; *null* is the text for NULL and missing values.
+
+    >>> from pipeline import Record
+    >>> rows = ({"name": {"S": "Zürich"}, "pop": {"N": "421878"}, "note": None},)
+    >>> [r.value for r in encode("csv")([Record("1", {}, rows)])]
+    [b'Z\\xc3\\xbcrich,421878,\\n']
+    >>> [r.value for r in encode("tsv", null="\\\\N")([Record("1", {}, rows)])]
+    [b'Z\\xc3\\xbcrich\\t421878\\t\\\\N\\n']
+    """
+    if fmt not in FORMATS:
+        raise ValueError(f"unknown format {fmt!r} (known: {', '.join(FORMATS)})")
+    if fmt == "jsonl":
+        return per_record(lambda rows: "".join(map(json_line, rows)).encode(), "encode")
+    if fmt == "csv":
+        return per_record(_csv_lines(null), "encode")
+    if "\t" in null or "\n" in null or "\r" in null:
+        raise ValueError(f"null text {null!r} holds a tab or line break, which would break TSV rows")
+    return per_record(_tsv_lines(null), "encode")

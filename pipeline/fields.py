@@ -1,0 +1,144 @@
+"""The ``@``-columns: fields of the change record and of the Firehose record around it, as typed values.
+
+Each getter takes ``(change, record)`` and returns a typed DynamoDB value (``{"S": ...}``, ``{"N": ...}``,
+``{"BOOL": ...}``) or ``None`` when the field is absent, so the encoders treat them like attributes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime, timedelta
+from functools import lru_cache
+from math import isfinite
+from typing import Any
+
+from .records import Record, RecordError
+
+__all__ = ["FIELDS", "epoch_millis", "iso_millis", "table_name"]
+
+Typed = dict[str, Any]
+FieldGetter = Callable[[Mapping[str, Any], Record], Typed | None]
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MS_FROM = 100_000_000_000  # 1e11 seconds is the year 5138: larger values are milliseconds ...
+_US_FROM = 100_000_000_000_000  # ... and from 1e14 microseconds (1e14 ms would be the year 5138 too)
+
+
+def epoch_millis(value: Any, name: str = "timestamp") -> int:
+    """Milliseconds since the epoch from seconds (int or float), milliseconds or microseconds.
+
+    The unit is told by magnitude, so each record may use its own.
+
+    >>> epoch_millis(1480642020), epoch_millis(1693997155.5), epoch_millis(1480642020000)
+    (1480642020000, 1693997155500, 1480642020000)
+    >>> epoch_millis(1731924555370123)
+    1731924555370
+    """
+    if type(value) is bool or not isinstance(value, int | float):
+        raise RecordError(f"{name} is not a number")
+    if not isfinite(value):
+        raise RecordError(f"{name} is not a finite number")
+    if abs(value) >= _US_FROM:
+        return int(value) // 1000
+    if abs(value) >= _MS_FROM:
+        return int(value)
+    return round(value * 1000)
+
+
+@lru_cache(maxsize=4096)
+def _iso_seconds(seconds: int) -> str:
+    return (_EPOCH + timedelta(seconds=seconds)).strftime("%Y-%m-%dT%H:%M:%S")
+
+
+def iso_millis(millis: int) -> str:
+    """ISO 8601 UTC text with millisecond precision.
+
+    >>> iso_millis(1480642020000), iso_millis(-1)
+    ('2016-12-02T01:27:00.000Z', '1969-12-31T23:59:59.999Z')
+    """
+    seconds, ms = divmod(millis, 1000)
+    try:
+        return f"{_iso_seconds(seconds)}.{ms:03d}Z"
+    except OverflowError:
+        raise RecordError("timestamp is out of range") from None
+
+
+def table_name(change: Mapping[str, Any]) -> str | None:
+    """The table's name: ``tableName`` (Kinesis format) or the one in ``eventSourceARN`` (Streams format).
+
+    >>> table_name({"eventSourceARN": "arn:aws:dynamodb:eu-west-1:1:table/cities/stream/2020-07-16T21:40"})
+    'cities'
+    """
+    name = change.get("tableName")
+    if type(name) is str:
+        return name
+    arn = change.get("eventSourceARN")
+    if type(arn) is str and ":table/" in arn:
+        return arn.split(":table/", 1)[1].split("/", 1)[0]
+    return None
+
+
+def _text(value: Any) -> Typed | None:
+    return {"S": value} if type(value) is str else None
+
+
+def _creation_time(change: Mapping[str, Any], _rec: Record) -> Typed | None:
+    value = change["dynamodb"].get("ApproximateCreationDateTime")
+    if value is None:
+        return None
+    return {"S": iso_millis(epoch_millis(value, "ApproximateCreationDateTime"))}
+
+
+def _size_bytes(change: Mapping[str, Any], _rec: Record) -> Typed | None:
+    value = change["dynamodb"].get("SizeBytes")
+    if value is None:
+        return None
+    if type(value) is not int:
+        raise RecordError("SizeBytes is not an integer")
+    return {"N": str(value)}
+
+
+def _is_ttl_delete(change: Mapping[str, Any], _rec: Record) -> Typed:
+    who = change.get("userIdentity")
+    ttl = (
+        change.get("eventName") == "REMOVE"
+        and type(who) is dict
+        and who.get("type") == "Service"
+        and who.get("principalId") == "dynamodb.amazonaws.com"
+    )
+    return {"BOOL": ttl}
+
+
+def _kinesis(rec: Record, key: str) -> Any:
+    meta = rec.source.get("kinesisRecordMetadata")
+    return meta.get(key) if type(meta) is dict else None
+
+
+def _sequence_number(change: Mapping[str, Any], rec: Record) -> Typed | None:
+    value = change["dynamodb"].get("SequenceNumber")
+    if value is None:
+        value = _kinesis(rec, "sequenceNumber")
+    return _text(value)
+
+
+def _arrival(_change: Mapping[str, Any], rec: Record) -> Typed | None:
+    value = rec.source.get("approximateArrivalTimestamp")
+    if value is None:
+        return None
+    return {"S": iso_millis(epoch_millis(value, "approximateArrivalTimestamp"))}
+
+
+#: ``@name`` -> getter. ``@sequenceNumber`` is the DynamoDB Streams sequence number when the change has one
+#: (Streams format), else the Kinesis sequence number of the record that carried it.
+FIELDS: dict[str, FieldGetter] = {
+    "eventName": lambda change, _rec: {"S": change["eventName"]},
+    "eventID": lambda change, _rec: _text(change.get("eventID")),
+    "tableName": lambda change, _rec: _text(table_name(change)),
+    "awsRegion": lambda change, _rec: _text(change.get("awsRegion")),
+    "approximateCreationDateTime": _creation_time,
+    "sizeBytes": _size_bytes,
+    "isTtlDelete": _is_ttl_delete,
+    "recordId": lambda _change, rec: {"S": rec.id},
+    "partitionKey": lambda _change, rec: _text(_kinesis(rec, "partitionKey")),
+    "sequenceNumber": _sequence_number,
+    "arrivalTimestamp": _arrival,
+}

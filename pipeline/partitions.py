@@ -1,0 +1,120 @@
+"""Firehose dynamic partitioning: ``metadata.partitionKeys`` computed from each change.
+
+A key spec is ``name=column-spec``, optionally ending in ``|strftime`` to format a timestamp (an ``@``-time
+field, an ISO 8601 string attribute, or an epoch number attribute in s, ms or µs), e.g.
+``day=@approximateCreationDateTime|%Y-%m-%d``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+from .attributes import to_text
+from .columns import parse_column, split_specs
+from .fields import epoch_millis
+from .project import pick_image
+from .records import Record, RecordError, Stage, map_records
+
+__all__ = ["PartitionKey", "parse_partition_keys", "with_partition_keys"]
+
+Typed = Mapping[str, Any]
+Formatter = Callable[[Typed], str]
+
+
+class PartitionKey:
+    """One ``name=spec[|strftime]`` partition key."""
+
+    __slots__ = ("column", "fmt", "name")
+
+    def __init__(self, text: str) -> None:
+        parts = split_specs(text, "=")
+        if len(parts) != 2 or not parts[0] or not parts[1]:
+            raise ValueError(f"partition key {text!r} is not name=spec")
+        name, spec = parts
+        pieces = split_specs(spec, "|")
+        if len(pieces) > 2 or not pieces[0]:
+            raise ValueError(f"partition key {text!r} is not name=spec or name=spec|format")
+        self.name = name
+        self.column = parse_column(pieces[0])
+        self.fmt = pieces[1] if len(pieces) == 2 else None
+        if self.fmt is not None:
+            if "%" not in self.fmt:
+                raise ValueError(f"partition key {text!r}: {self.fmt!r} is not a strftime format")
+            datetime(2000, 1, 2, 3, 4, 5, tzinfo=UTC).strftime(self.fmt)  # fails now, not per record
+
+    def __repr__(self) -> str:
+        fmt = f"|{self.fmt}" if self.fmt else ""
+        return f"PartitionKey('{self.name}={self.column.spec}{fmt}')"
+
+    def value(self, change: Mapping[str, Any], image: Mapping[str, Any], rec: Record) -> str:
+        """This key's value for one change; RecordError if it has none."""
+        typed = self.column.get(change, image, rec)
+        if typed is None or "NULL" in typed:
+            raise RecordError(f"partition key {self.name!r} has no value")
+        text = to_text(typed) if self.fmt is None else _moment(typed, self.name).strftime(self.fmt)
+        if not text:
+            raise RecordError(f"partition key {self.name!r} is empty")
+        return text
+
+
+def _moment(typed: Typed, name: str) -> datetime:
+    if "S" in typed and type(typed["S"]) is str:
+        try:
+            moment = datetime.fromisoformat(typed["S"])
+        except ValueError:
+            raise RecordError(f"partition key {name!r}: not an ISO 8601 time") from None
+        return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+    if "N" in typed and type(typed["N"]) is str:
+        try:
+            number = float(typed["N"])
+        except ValueError:
+            raise RecordError(f"partition key {name!r}: not a number") from None
+        millis = epoch_millis(number, f"partition key {name!r}")
+        try:
+            return datetime.fromtimestamp(millis / 1000, UTC)
+        except (OverflowError, OSError, ValueError):
+            raise RecordError(f"partition key {name!r}: time out of range") from None
+    raise RecordError(f"partition key {name!r}: not a time (S or N)")
+
+
+def parse_partition_keys(specs: str | Iterable[str]) -> tuple[PartitionKey, ...]:
+    """Parse ``name=spec[|format],...``; names must be unique.
+
+    >>> parse_partition_keys("day=@approximateCreationDateTime|%Y-%m-%d, table=@tableName")
+    (PartitionKey('day=@approximateCreationDateTime|%Y-%m-%d'), PartitionKey('table=@tableName'))
+    """
+    items = split_specs(specs) if isinstance(specs, str) else list(specs)
+    keys = tuple(PartitionKey(item) for item in items if item)
+    names = [k.name for k in keys]
+    if len(set(names)) != len(names):
+        raise ValueError(f"duplicate partition key names in {names}")
+    return keys
+
+
+def with_partition_keys(specs: str | Iterable[str], image: str = "auto") -> Stage:
+    """Attach ``partition_keys`` to each record; changes in one record must agree on them.
+
+    >>> change = {"eventName": "INSERT", "dynamodb": {"ApproximateCreationDateTime": 1480642020,
+    ...           "Keys": {"id": {"N": "1"}}, "NewImage": {"id": {"N": "1"}, "ts": {"S": "2024-02-29T10:00:00Z"}}}}
+    >>> [r.partition_keys for r in with_partition_keys("day=@approximateCreationDateTime|%Y-%m-%d, "
+    ...                                                 "month=ts|%Y-%m, id=id")([change])]
+    [{'day': '2016-12-02', 'month': '2024-02', 'id': '1'}]
+    """
+    keys = parse_partition_keys(specs)
+    if not keys:
+        raise ValueError("no partition keys given")
+    choose = pick_image(image)
+
+    def attach(rec: Record) -> Record:
+        found: dict[str, str] | None = None
+        for change in rec.value:
+            image_ = choose(change)
+            these = {k.name: k.value(change, image_, rec) for k in keys}
+            if found is not None and these != found:
+                raise RecordError("changes in one record have different partition keys")
+            found = these
+        return Record(rec.id, rec.source, rec.value, rec.result, None, found)
+
+    return map_records(attach, "partition_keys")

@@ -1,0 +1,72 @@
+"""Stage 4: each change's typed DynamoDB image -> a row: ``{column name: typed value or None}``.
+
+Only the attributes the columns ask for are looked up; nothing is converted yet (the encoder does that).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
+
+from .columns import Column, parse_columns
+from .records import Record, RecordError, Stage, map_records
+
+__all__ = ["IMAGES", "pick_image", "project"]
+
+Image = Mapping[str, Any]
+IMAGES = ("auto", "new", "old", "keys")
+_IMAGE_KEYS = {"new": "NewImage", "old": "OldImage", "keys": "Keys"}
+
+
+def pick_image(image: str) -> Callable[[Mapping[str, Any]], Image]:
+    """The function choosing a change's image: ``auto`` is NewImage, else OldImage, else Keys.
+
+    >>> change = {"dynamodb": {"Keys": {"id": {"N": "1"}}, "OldImage": {"id": {"N": "1"}, "v": {"S": "x"}}}}
+    >>> pick_image("auto")(change), pick_image("new")(change)
+    ({'id': {'N': '1'}, 'v': {'S': 'x'}}, {})
+    """
+    if image not in IMAGES:
+        raise ValueError(f"unknown image {image!r} (known: {', '.join(IMAGES)})")
+    if image == "auto":
+
+        def auto(change: Mapping[str, Any]) -> Image:
+            ddb = change["dynamodb"]
+            return ddb.get("NewImage") or ddb.get("OldImage") or ddb["Keys"]
+
+        return auto
+    key = _IMAGE_KEYS[image]
+    return lambda change: change["dynamodb"].get(key) or {}
+
+
+def project(columns: str | Iterable[str | Column] | None, image: str = "auto") -> Stage:
+    """Turn each change into a row of typed cells; ``columns=None`` keeps the whole image (for JSON Lines).
+
+    >>> change = {"eventName": "INSERT", "dynamodb": {"Keys": {"id": {"N": "1"}},
+    ...           "NewImage": {"id": {"N": "1"}, "city": {"S": "Zürich"}, "big": {"S": "unused"}}}}
+    >>> [r.value for r in project("id, city, event=@eventName, missing")([change])]
+    [({'id': {'N': '1'}, 'city': {'S': 'Zürich'}, 'event': {'S': 'INSERT'}, 'missing': None},)]
+    """
+    choose = pick_image(image)
+    if columns is None:
+
+        def whole(rec: Record) -> Record:
+            return rec.with_value(tuple([_checked(choose(c)) for c in rec.value]))
+
+        return map_records(whole, "project")
+
+    getters = tuple((c.name, c.get) for c in parse_columns(columns))
+
+    def rows(rec: Record) -> Record:
+        out = []
+        for change in rec.value:
+            image_ = choose(change)
+            out.append({name: get(change, image_, rec) for name, get in getters})
+        return rec.with_value(tuple(out))
+
+    return map_records(rows, "project")
+
+
+def _checked(image: Any) -> Image:
+    if type(image) is not dict:
+        raise RecordError("image is not an object")
+    return image

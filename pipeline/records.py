@@ -1,0 +1,175 @@
+"""The record envelope that flows through every stage, and the helpers that lift plain functions into stages.
+
+A Firehose transformation must answer for every recordId it was given, so stages pass envelopes, not bare
+values: a stage works only on records still ``Ok``, a filter marks a record ``Dropped`` instead of removing it,
+and an exception inside one record's work marks that record ``ProcessingFailed`` while the stream goes on.
+"""
+
+from __future__ import annotations
+
+import binascii
+import json
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from itertools import count
+from typing import Any, NamedTuple, TypeAlias
+
+__all__ = [
+    "DROPPED",
+    "FAILED",
+    "OK",
+    "OVER_BUDGET",
+    "RESULTS",
+    "Drop",
+    "Record",
+    "RecordError",
+    "Stage",
+    "as_record",
+    "map_records",
+    "per_record",
+]
+
+OK = "Ok"
+DROPPED = "Dropped"
+FAILED = "ProcessingFailed"
+RESULTS = (OK, DROPPED, FAILED)
+
+#: The reason a record is ``Dropped`` by the size-budget split: it goes back to the source to be re-ingested.
+OVER_BUDGET = "over response budget"
+
+
+class RecordError(ValueError):
+    """A record cannot be transformed; the message is the reason logged (ids and causes, never contents)."""
+
+
+class Drop(NamedTuple):
+    """Returned by a stage function to mark its record ``Dropped`` (it stays in the response, without data)."""
+
+    reason: str = "filtered out"
+
+
+class Record(NamedTuple):
+    """One Firehose record on its way through the pipeline.
+
+    ``source`` is the Firehose record exactly as it arrived (never modified): it keeps the original bytes
+    (base64 in ``source["data"]``) for re-ingestion and the Kinesis metadata for ``@``-columns, at no cost,
+    since the event already holds it. ``value`` is what the last stage made of it.
+
+    >>> r = Record("id-1", {"recordId": "id-1", "data": "eyJhIjoxfQ=="}, b'{"a":1}')
+    >>> r.result, r.original
+    ('Ok', b'{"a":1}')
+    >>> r.failed("parse: not JSON")
+    Record(id='id-1', source={...}, value=None, result='ProcessingFailed', reason='parse: not JSON',
+           partition_keys=None)
+    """
+
+    id: str
+    source: Mapping[str, Any]
+    value: Any
+    result: str = OK
+    reason: str | None = None
+    partition_keys: Mapping[str, str] | None = None
+
+    def __repr__(self) -> str:
+        source = "{...}" if self.source else "{}"
+        return (
+            f"Record(id={self.id!r}, source={source}, value={self.value!r}, result={self.result!r}, "
+            f"reason={self.reason!r}, partition_keys={self.partition_keys!r})"
+        )
+
+    @property
+    def original(self) -> bytes:
+        """The record's bytes as Firehose received them (what re-ingestion sends back)."""
+        return binascii.a2b_base64(self.source["data"])
+
+    def with_value(self, value: Any) -> Record:
+        """The same record, still ``Ok``, carrying *value*."""
+        return _new(Record, (self.id, self.source, value, OK, None, self.partition_keys))
+
+    def dropped(self, reason: str) -> Record:
+        """The same record marked ``Dropped``: answered without data."""
+        return _new(Record, (self.id, self.source, None, DROPPED, reason, None))
+
+    def failed(self, reason: str) -> Record:
+        """The same record marked ``ProcessingFailed``: Firehose sends its source to the error output."""
+        return _new(Record, (self.id, self.source, None, FAILED, reason, None))
+
+
+_new = tuple.__new__  # builds a Record without NamedTuple's Python-level __new__: this is the hot path
+Stage: TypeAlias = Callable[[Iterable[Any]], Iterator[Record]]
+_synthetic_ids = count(1)
+
+
+def as_record(item: Any) -> Record:
+    """Wrap what a notebook may pass to a stage: a Record, a Firehose record, or change record(s).
+
+    >>> as_record({"recordId": "r1", "data": "e30="}).value
+    'e30='
+    >>> change = {"eventName": "INSERT", "eventID": "e1", "dynamodb": {"Keys": {}}}
+    >>> as_record(change).id, as_record(change).value == (change,)
+    ('e1', True)
+    >>> len(as_record({"Records": [change, change]}).value)
+    2
+    """
+    if type(item) is Record:
+        return item
+    if isinstance(item, Mapping):
+        if "recordId" in item:
+            return Record(str(item["recordId"]), item, item.get("data"))
+        if "dynamodb" in item:
+            return Record(str(item.get("eventID") or f"change-{next(_synthetic_ids)}"), {}, (item,))
+        if isinstance(item.get("Records"), list):
+            return Record(f"changes-{next(_synthetic_ids)}", {}, tuple(item["Records"]))
+    raise TypeError(f"a stage takes Records, Firehose records or DynamoDB change records, not {type(item).__name__}")
+
+
+def describe(exc: BaseException) -> str:
+    """A reason for the log: our own messages in full, others by type (their text may quote the record)."""
+    if isinstance(exc, RecordError):
+        return str(exc)
+    if isinstance(exc, json.JSONDecodeError):
+        return f"not valid JSON ({exc.msg} at byte {exc.pos})"
+    if isinstance(exc, UnicodeError):
+        return f"not valid UTF-8 text ({type(exc).__name__})"
+    if isinstance(exc, RecursionError):
+        return "nested too deeply"
+    return f"unexpected {type(exc).__name__}"
+
+
+def map_records(fn: Callable[[Record], Record], stage: str) -> Stage:
+    """Lift a Record -> Record function into a stage: ``Ok`` records only; an exception fails that record.
+
+    >>> stage = map_records(lambda r: r.with_value(1 / r.value), "invert")
+    >>> [(r.result, r.value, r.reason) for r in stage([Record("a", {}, 4), Record("b", {}, 0)])]
+    [('Ok', 0.25, None), ('ProcessingFailed', None, 'invert: unexpected ZeroDivisionError')]
+    """
+
+    def run(records: Iterable[Any]) -> Iterator[Record]:
+        for rec in records:
+            if type(rec) is not Record:
+                rec = as_record(rec)
+            if rec.result != OK:
+                yield rec
+                continue
+            try:
+                yield fn(rec)
+            except Exception as exc:  # a bad record must never crash the batch
+                yield rec.failed(f"{stage}: {describe(exc)}")
+
+    return run
+
+
+def per_record(fn: Callable[[Any], Any], stage: str) -> Stage:
+    """Lift a value -> value function into a stage; returning a ``Drop`` marks the record ``Dropped``.
+
+    >>> halve = per_record(lambda v: Drop("odd") if v % 2 else v // 2, "halve")
+    >>> [(r.result, r.value) for r in halve([Record("a", {}, 4), Record("b", {}, 3)])]
+    [('Ok', 2), ('Dropped', None)]
+    """
+
+    def step(rec: Record) -> Record:
+        value = fn(rec.value)
+        if type(value) is Drop:
+            return rec.dropped(value.reason)
+        return _new(Record, (rec.id, rec.source, value, OK, None, rec.partition_keys))
+
+    return map_records(step, stage)

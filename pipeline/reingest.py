@@ -1,0 +1,287 @@
+"""Re-ingestion: records over the response budget go back to the stream they came from, so nothing is lost.
+
+* Source with a Kinesis stream (``sourceKinesisStreamArn``): Kinesis ``PutRecords`` into that stream, each
+  record with its original partition key. Direct PUT: Firehose ``PutRecordBatch`` into the delivery stream.
+* Calls stay within the services' limits; a record that cannot be re-ingested becomes ``ProcessingFailed``.
+* Entries that fail are resent alone, with exponential backoff and full jitter, bounded by an attempt count
+  and by the time the Lambda has left. If some still fail, :class:`ReingestError` is raised: the invocation
+  fails, Firehose retries the whole batch, and nothing is lost. The price is at-least-once delivery: a
+  retried batch may re-ingest a record that an earlier attempt already sent back.
+
+boto3 is imported only when a record is actually re-ingested, and its clients are made once per container.
+"""
+
+from __future__ import annotations
+
+import random
+import re
+import time
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any, NamedTuple
+
+from .records import DROPPED, OVER_BUDGET, Record, Stage, as_record
+
+__all__ = [
+    "FIREHOSE",
+    "KINESIS",
+    "Limits",
+    "ReingestError",
+    "ReingestStats",
+    "Reingester",
+    "fail_overflow",
+    "reingest",
+    "to_source",
+]
+
+KiB, MiB = 1024, 1024 * 1024
+_ARN = re.compile(r"arn:[\w-]+:(kinesis|firehose):([\w-]+):(\d{12}):(stream|deliverystream)/([\w.-]+)")
+_RETRYABLE = frozenset(
+    {
+        "ProvisionedThroughputExceededException",
+        "ThrottlingException",
+        "Throttling",
+        "LimitExceededException",
+        "RequestLimitExceeded",
+        "ServiceUnavailableException",
+        "ServiceUnavailable",
+        "InternalFailure",
+        "InternalFailureException",
+        "InternalServerError",
+        "KMSThrottlingException",
+        "SlowDown",
+    }
+)
+
+
+class Limits(NamedTuple):
+    """A service's limits for one batch call."""
+
+    service: str
+    records: int
+    call_bytes: int
+    record_bytes: int
+    key_counts: bool  # whether the partition key counts towards the byte limits
+
+
+KINESIS = Limits("kinesis", 500, 5 * MiB, 1 * MiB, key_counts=True)
+FIREHOSE = Limits("firehose", 500, 4 * MiB, 1000 * KiB, key_counts=False)
+
+
+class ReingestError(RuntimeError):
+    """Some records could not be re-ingested: the invocation must fail so that Firehose retries it."""
+
+
+@dataclass
+class ReingestStats:
+    """What re-ingestion did in one invocation (for the summary log line)."""
+
+    records: int = 0
+    bytes: int = 0
+    calls: int = 0
+    attempts: int = 0
+    retried_entries: int = 0
+    error_codes: Counter[str] = field(default_factory=Counter)
+
+
+_CLIENTS: dict[tuple[str, str, str | None], Any] = {}
+
+
+def client_for(service: str, region: str) -> Any:
+    """A boto3 client made once per container (standard retries, explicit timeouts, AWS_ENDPOINT_URL)."""
+    import os
+
+    key = (service, region, os.environ.get("AWS_ENDPOINT_URL"))
+    if key not in _CLIENTS:
+        import boto3
+        from botocore.config import Config
+
+        config = Config(
+            retries={"mode": "standard", "max_attempts": 3},
+            connect_timeout=3,
+            read_timeout=10,
+            tcp_keepalive=True,
+        )
+        _CLIENTS[key] = boto3.session.Session().client(service, region_name=region, config=config)
+    return _CLIENTS[key]
+
+
+class Reingester:
+    """Sends overflow records back to one stream, in batches within its limits, retrying failed entries."""
+
+    def __init__(
+        self,
+        limits: Limits,
+        stream: str,
+        region: str,
+        *,
+        client: Any = None,
+        max_attempts: int = 8,
+        remaining_ms: Callable[[], int] | None = None,
+        margin_ms: int = 3000,
+        backoff_base: float = 0.1,
+        backoff_cap: float = 5.0,
+        sleep: Callable[[float], None] = time.sleep,
+        jitter: Callable[[], float] = random.random,
+        problem: str | None = None,
+    ) -> None:
+        if max_attempts < 1:
+            raise ValueError("max_attempts must be at least 1")
+        self.limits, self.stream, self.region = limits, stream, region
+        self.problem = problem
+        self.max_attempts, self.remaining_ms, self.margin_ms = max_attempts, remaining_ms, margin_ms
+        self.backoff_base, self.backoff_cap = backoff_base, backoff_cap
+        self.sleep, self.jitter = sleep, jitter
+        self.stats = ReingestStats()
+        self._client = client
+        self._pending: list[dict[str, Any]] = []
+        self._pending_bytes = 0
+
+    def __repr__(self) -> str:
+        where = self.problem or f"{self.limits.service} {self.stream} in {self.region}"
+        return f"Reingester({where})"
+
+    def add(self, rec: Record) -> str | None:
+        """Queue *rec* for re-ingestion (sending a full batch first); the reason it cannot be, or None."""
+        if self.problem:
+            return self.problem
+        limits = self.limits
+        data = rec.original
+        entry: dict[str, Any] = {"Data": data}
+        size = len(data)
+        if limits.service == "kinesis":
+            key = _partition_key(rec)
+            if key is None:
+                return "record has no Kinesis partition key to re-ingest with"
+            entry["PartitionKey"] = key
+            size += len(key.encode())
+        if size > limits.record_bytes:
+            return f"{size} bytes is over the {limits.service} limit of {limits.record_bytes} per record"
+        if len(self._pending) == limits.records or self._pending_bytes + size > limits.call_bytes:
+            self.flush()
+        self._pending.append(entry)
+        self._pending_bytes += size
+        return None
+
+    def flush(self) -> None:
+        """Send what is queued; raise ReingestError if entries still fail after every attempt."""
+        entries, self._pending, self._pending_bytes = self._pending, [], 0
+        if entries:
+            self._put(entries)
+            self.stats.records += len(entries)
+            self.stats.bytes += sum(len(e["Data"]) for e in entries)
+
+    def _call(self, entries: list[dict[str, Any]]) -> list[str | None]:
+        client = self._client or client_for(self.limits.service, self.region)
+        self.stats.calls += 1
+        if self.limits.service == "kinesis":
+            reply = client.put_records(StreamName=self.stream, Records=entries)
+            return [r.get("ErrorCode") for r in reply["Records"]]
+        reply = client.put_record_batch(DeliveryStreamName=self.stream, Records=entries)
+        return [r.get("ErrorCode") for r in reply["RequestResponses"]]
+
+    def _put(self, entries: list[dict[str, Any]]) -> None:
+        todo, codes = entries, Counter[str]()
+        for attempt in range(1, self.max_attempts + 1):
+            self.stats.attempts += 1
+            try:
+                results = self._call(todo)
+            except Exception as exc:
+                code = _error_code(exc)
+                if code not in _RETRYABLE and code != "connection":
+                    raise ReingestError(
+                        f"re-ingesting {len(todo)} records into {self.limits.service} {self.stream} failed "
+                        f"with {code}; the invocation fails so that Firehose retries the batch"
+                    ) from exc
+                results = [code] * len(todo)
+            codes = Counter(code for code in results if code)
+            self.stats.error_codes.update(codes)
+            todo = [entry for entry, code in zip(todo, results, strict=True) if code]
+            if not todo:
+                return
+            self.stats.retried_entries += len(todo)
+            if attempt == self.max_attempts:
+                break
+            delay = self.jitter() * min(self.backoff_cap, self.backoff_base * 2 ** (attempt - 1))
+            if self.remaining_ms is not None and self.remaining_ms() - delay * 1000 < self.margin_ms:
+                break
+            self.sleep(delay)
+        raise ReingestError(
+            f"{len(todo)} of {len(entries)} records could not be re-ingested into {self.limits.service} "
+            f"{self.stream} after {attempt} attempts (error codes: {dict(codes)}); the invocation fails so "
+            "that Firehose retries the batch"
+        )
+
+
+def _partition_key(rec: Record) -> str | None:
+    meta = rec.source.get("kinesisRecordMetadata")
+    key = meta.get("partitionKey") if isinstance(meta, Mapping) else None
+    return key if type(key) is str and 1 <= len(key) <= 256 else None
+
+
+def _error_code(exc: Exception) -> str:
+    response = getattr(exc, "response", None)
+    if isinstance(response, Mapping):
+        return str(response.get("Error", {}).get("Code") or type(exc).__name__)
+    try:
+        from botocore.exceptions import BotoCoreError
+    except ImportError:  # pragma: no cover - botocore is there whenever a real client is
+        return type(exc).__name__
+    return "connection" if isinstance(exc, BotoCoreError) else type(exc).__name__
+
+
+def to_source(event: Mapping[str, Any], context: Any = None, **options: Any) -> Reingester:
+    """The Reingester for the stream *event* came from (a Reingester that refuses, with the reason, if none).
+
+    >>> to_source({"sourceKinesisStreamArn": "arn:aws:kinesis:eu-west-1:123456789012:stream/cities"})
+    Reingester(kinesis cities in eu-west-1)
+    >>> to_source({"deliveryStreamArn": "arn:aws:kinesis:EXAMPLE"})
+    Reingester(the event's deliveryStreamArn is not a Firehose delivery stream ARN)
+    """
+    remaining = getattr(context, "get_remaining_time_in_millis", None)
+    options.setdefault("remaining_ms", remaining if callable(remaining) else None)
+    key, limits, kind = (
+        ("sourceKinesisStreamArn", KINESIS, "stream")
+        if "sourceKinesisStreamArn" in event
+        else ("deliveryStreamArn", FIREHOSE, "deliverystream")
+    )
+    arn = event.get(key)
+    match = _ARN.fullmatch(arn) if type(arn) is str else None
+    if not match or match[1] != limits.service or match[4] != kind:
+        what = "Kinesis stream" if limits is KINESIS else "Firehose delivery stream"
+        problem = f"the event's {key} is not a {what} ARN" if arn else f"the event has no {key}"
+        return Reingester(limits, "", "", problem=problem, **options)
+    return Reingester(limits, match[5], match[2], **options)
+
+
+def reingest(target: Reingester) -> Stage:
+    """Send records the budget marked over-budget back to the source; each that cannot go fails instead.
+
+    The last batch is sent when the stream ends: consuming the stage to the end is what re-ingests.
+    """
+
+    def run(records: Iterable[Any]) -> Iterator[Record]:
+        for rec in records:
+            if type(rec) is not Record:
+                rec = as_record(rec)
+            if rec.result == DROPPED and rec.reason == OVER_BUDGET:
+                problem = target.add(rec)
+                if problem:
+                    rec = rec.failed(f"{OVER_BUDGET}; cannot re-ingest: {problem}")
+            yield rec
+        target.flush()
+
+    return run
+
+
+def fail_overflow(records: Iterable[Any]) -> Iterator[Record]:
+    """Without re-ingestion: records over the budget become ``ProcessingFailed`` (Firehose's error output).
+
+    >>> [r.result for r in fail_overflow([Record("a", {}, None, DROPPED, OVER_BUDGET)])]
+    ['ProcessingFailed']
+    """
+    for rec in records:
+        if type(rec) is not Record:
+            rec = as_record(rec)
+        yield rec.failed(OVER_BUDGET) if rec.result == DROPPED and rec.reason == OVER_BUDGET else rec

@@ -1,0 +1,59 @@
+"""The sink: the one eager step, which builds the Firehose response and counts what happened."""
+
+from __future__ import annotations
+
+from binascii import b2a_base64
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from .records import FAILED, OK, Record, as_record
+
+__all__ = ["Summary", "respond"]
+
+
+@dataclass
+class Summary:
+    """Counts for the invocation's summary log line; failures keep ids and reasons, never contents."""
+
+    results: Counter[str] = field(default_factory=Counter)
+    reasons: Counter[str] = field(default_factory=Counter)
+    bytes_out: int = 0
+    failures: list[tuple[str, str]] = field(default_factory=list)
+    max_failures_kept: int = 50
+
+    def count(self, rec: Record) -> None:
+        """Count one answered record."""
+        self.results[rec.result] += 1
+        if rec.result != OK:
+            self.reasons[rec.reason or ""] += 1
+            if rec.result == FAILED and len(self.failures) < self.max_failures_kept:
+                self.failures.append((rec.id, rec.reason or ""))
+
+
+def respond(records: Iterable[Any], summary: Summary | None = None) -> dict[str, list[dict[str, Any]]]:
+    """Build ``{"records": [...]}``: ``data`` (a base64 str) only on ``Ok``, metadata when there are keys.
+
+    >>> from pipeline import Record
+    >>> respond([Record("a", {}, b"x,1\\n"), Record("b", {}, None, "Dropped", "event type not selected")])
+    {'records': [{'recordId': 'a', 'result': 'Ok', 'data': 'eCwxCg=='}, {'recordId': 'b', 'result': 'Dropped'}]}
+    """
+    summary = summary if summary is not None else Summary()
+    entries = []
+    for rec in records:
+        if type(rec) is not Record:
+            rec = as_record(rec)
+        if rec.result == OK:
+            data = rec.value
+            if type(data) is not bytes:
+                raise TypeError(f"record {rec.id} reached the response as {type(data).__name__}, not bytes")
+            entry = {"recordId": rec.id, "result": OK, "data": b2a_base64(data, newline=False).decode()}
+            if rec.partition_keys is not None:
+                entry["metadata"] = {"partitionKeys": rec.partition_keys}
+            summary.bytes_out += len(data)
+        else:
+            entry = {"recordId": rec.id, "result": rec.result}
+        summary.count(rec)
+        entries.append(entry)
+    return {"records": entries}
