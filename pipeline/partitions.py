@@ -79,21 +79,21 @@ def _moment(typed: Typed, name: str) -> datetime:
     raise RecordError(f"partition key {name!r}: not a time (S or N)")
 
 
-def parse_partition_keys(specs: str | Iterable[str]) -> tuple[PartitionKey, ...]:
+def parse_partition_keys(specs: str | Iterable[str | PartitionKey]) -> tuple[PartitionKey, ...]:
     """Parse ``name=spec[|format],...``; names must be unique.
 
     >>> parse_partition_keys("day=@approximateCreationDateTime|%Y-%m-%d, table=@tableName")
     (PartitionKey('day=@approximateCreationDateTime|%Y-%m-%d'), PartitionKey('table=@tableName'))
     """
     items = split_specs(specs) if isinstance(specs, str) else list(specs)
-    keys = tuple(PartitionKey(item) for item in items if item)
+    keys = tuple(item if isinstance(item, PartitionKey) else PartitionKey(item) for item in items if item)
     names = [k.name for k in keys]
     if len(set(names)) != len(names):
         raise ValueError(f"duplicate partition key names in {names}")
     return keys
 
 
-def with_partition_keys(specs: str | Iterable[str], image: str = "auto") -> Stage:
+def with_partition_keys(specs: str | Iterable[str | PartitionKey], image: str = "auto") -> Stage:
     """Attach ``partition_keys`` to each record; changes in one record must agree on them.
 
     >>> change = {"eventName": "INSERT", "dynamodb": {"ApproximateCreationDateTime": 1480642020,

@@ -116,6 +116,7 @@ class Reingester:
         stream: str,
         region: str,
         *,
+        arn: str = "",
         client: Any = None,
         max_attempts: int = 8,
         remaining_ms: Callable[[], int] | None = None,
@@ -128,7 +129,7 @@ class Reingester:
     ) -> None:
         if max_attempts < 1:
             raise ValueError("max_attempts must be at least 1")
-        self.limits, self.stream, self.region = limits, stream, region
+        self.limits, self.stream, self.region, self.arn = limits, stream, region, arn
         self.problem = problem
         self.max_attempts, self.remaining_ms, self.margin_ms = max_attempts, remaining_ms, margin_ms
         self.backoff_base, self.backoff_cap = backoff_base, backoff_cap
@@ -176,7 +177,7 @@ class Reingester:
         client = self._client or client_for(self.limits.service, self.region)
         self.stats.calls += 1
         if self.limits.service == "kinesis":
-            reply = client.put_records(StreamName=self.stream, Records=entries)
+            reply = client.put_records(StreamARN=self.arn, Records=entries)
             return [r.get("ErrorCode") for r in reply["Records"]]
         reply = client.put_record_batch(DeliveryStreamName=self.stream, Records=entries)
         return [r.get("ErrorCode") for r in reply["RequestResponses"]]
@@ -252,7 +253,7 @@ def to_source(event: Mapping[str, Any], context: Any = None, **options: Any) -> 
         what = "Kinesis stream" if limits is KINESIS else "Firehose delivery stream"
         problem = f"the event's {key} is not a {what} ARN" if arn else f"the event has no {key}"
         return Reingester(limits, "", "", problem=problem, **options)
-    return Reingester(limits, match[5], match[2], **options)
+    return Reingester(limits, match[5], match[2], arn=arn, **options)
 
 
 def reingest(target: Reingester) -> Stage:

@@ -1,0 +1,36 @@
+# Every target sets up what it needs: a .venv made with $(PYTHON) (3.11+) and the project installed into it.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+PYTEST_ARGS ?=
+
+.PHONY: demo test lint bench clean
+
+$(BIN)/python:
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11+ is needed: make PYTHON=python3.11 ...")'
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+$(VENV)/.runtime: $(BIN)/python setup.cfg pyproject.toml
+	$(BIN)/python -m pip install --quiet -e .
+	@touch $@
+
+$(VENV)/.test: $(VENV)/.runtime
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	@touch $@
+
+demo: $(VENV)/.runtime  ## run the bundled cities event through the handler
+	$(BIN)/python -m pipeline demo
+
+lint: $(VENV)/.test
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+test: lint  ## lint, then unit, doctest, property, moto-server and benchmark-smoke tests
+	$(BIN)/python -m pytest --benchmark-disable $(PYTEST_ARGS)
+
+bench: $(VENV)/.test  ## the benchmark suite; writes benchmarks/RESULTS.md
+	$(BIN)/python -m pytest benchmarks $(PYTEST_ARGS)
+
+clean:
+	rm -rf $(VENV) build dist *.egg-info .pytest_cache .hypothesis .ruff_cache .benchmarks

@@ -1,0 +1,69 @@
+"""The Firehose contract, checked the way Firehose checks a transformation's response.
+
+Firehose rejects the whole batch when any of these fails (the records go to the error output), so the
+tests and the local runner check every response with :func:`contract_problems`.
+"""
+
+from __future__ import annotations
+
+import binascii
+import json
+from collections.abc import Mapping
+from typing import Any
+
+from .budget import LAMBDA_RESPONSE_LIMIT
+from .records import OK, RESULTS
+
+__all__ = ["contract_problems"]
+
+
+def contract_problems(event: Mapping[str, Any], response: Any, max_bytes: int = LAMBDA_RESPONSE_LIMIT) -> list[str]:
+    """What is wrong with *response* as the answer to *event*; empty when Firehose would accept it.
+
+    >>> event = {"records": [{"recordId": "a", "data": "eA=="}, {"recordId": "b", "data": "eA=="}]}
+    >>> contract_problems(event, {"records": [{"recordId": "a", "result": "Ok", "data": "eQ=="},
+    ...                                       {"recordId": "b", "result": "Dropped"}]})
+    []
+    >>> for problem in contract_problems(event, {"records": [{"recordId": "b", "result": "TRANSFORMED_STATE_OK"}]}):
+    ...     print(problem)
+    records[0] is b, expected a
+    records[0] result 'TRANSFORMED_STATE_OK' is not Ok, Dropped or ProcessingFailed
+    answers 1 records for 2 in the event
+    """
+    try:
+        size = len(json.dumps(response))
+    except (TypeError, ValueError) as exc:
+        return [f"response does not serialise to JSON: {exc}"]
+    problems = []
+    if size > max_bytes:
+        problems.append(f"response is {size} bytes, over the limit of {max_bytes}")
+    entries = response.get("records") if isinstance(response, Mapping) else None
+    if not isinstance(entries, list):
+        return [*problems, "response has no 'records' list"]
+    expected = [r.get("recordId") for r in event.get("records", [])]
+    for i, entry in enumerate(entries):
+        if not isinstance(entry, Mapping):
+            problems.append(f"records[{i}] is not an object")
+            continue
+        if i < len(expected) and entry.get("recordId") != expected[i]:
+            problems.append(f"records[{i}] is {entry.get('recordId')}, expected {expected[i]}")
+        result = entry.get("result")
+        if result not in RESULTS:
+            problems.append(f"records[{i}] result {result!r} is not Ok, Dropped or ProcessingFailed")
+        data = entry.get("data")
+        if result == OK or data is not None:
+            if result != OK:
+                problems.append(f"records[{i}] is {result} but carries data")
+            elif not isinstance(data, str):
+                problems.append(f"records[{i}] data is not a base64 str")
+            else:
+                try:
+                    binascii.a2b_base64(data, strict_mode=True)
+                except (binascii.Error, ValueError):
+                    problems.append(f"records[{i}] data is not valid base64")
+        keys = entry.get("metadata", {}).get("partitionKeys") if isinstance(entry.get("metadata"), Mapping) else None
+        if keys is not None and not (isinstance(keys, Mapping) and all(isinstance(v, str) for v in keys.values())):
+            problems.append(f"records[{i}] partitionKeys are not a map of strings")
+    if len(entries) != len(expected):
+        problems.append(f"answers {len(entries)} records for {len(expected)} in the event")
+    return problems
