@@ -31,7 +31,10 @@ def pick_image(image: str) -> Callable[[Mapping[str, Any]], Image]:
 
         def auto(change: Mapping[str, Any]) -> Image:
             ddb = change["dynamodb"]
-            return ddb.get("NewImage") or ddb.get("OldImage") or ddb["Keys"]
+            image = ddb.get("NewImage")
+            if image is None:
+                image = ddb.get("OldImage")
+            return ddb["Keys"] if image is None else image
 
         return auto
     key = _IMAGE_KEYS[image]

@@ -128,3 +128,16 @@ def aws(moto_url: str, monkeypatch: pytest.MonkeyPatch):
             return session.client(service, region_name=region, endpoint_url=moto_url)
 
     return Account
+
+
+@pytest.fixture(autouse=True)
+def pipeline_logs():
+    """Each test sees the pipeline's log lines through caplog (the CLI may have pointed them elsewhere)."""
+    import logging
+
+    log = logging.getLogger("pipeline")
+    saved = log.handlers[:], log.level, log.propagate
+    log.handlers[:], log.propagate = [], True
+    log.setLevel(logging.INFO)
+    yield
+    log.handlers[:], log.level, log.propagate = saved[0], saved[1], saved[2]
