@@ -148,7 +148,10 @@ class Reingester:
         if self.problem:
             return self.problem
         limits = self.limits
-        data = rec.original
+        try:
+            data = rec.original
+        except (KeyError, TypeError, ValueError):  # a record built in a notebook may have no Firehose data
+            return "record has no original data to re-ingest"
         entry: dict[str, Any] = {"Data": data}
         size = len(data)
         if limits.service == "kinesis":

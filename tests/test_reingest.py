@@ -265,6 +265,7 @@ def test_records_that_cannot_be_reingested_fail_instead():
     assert kinesis.add(too_big) == "1048580 bytes is over the kinesis limit of 1048576 per record"
     no_key = Record("r", {"recordId": "r", "data": base64.b64encode(b"a").decode()}, None)
     assert kinesis.add(no_key) == "record has no Kinesis partition key to re-ingest with"
+    assert kinesis.add(Record("n", {}, None)) == "record has no original data to re-ingest"
     assert kinesis.add(fine) is None
 
 
