@@ -11,6 +11,7 @@ A notebook can use the stages on their own, on Firehose records or on plain chan
 """
 
 from .app import InvalidEvent, firehose_records, make_handler, stages
+from .athena import athena_ddl
 from .attributes import json_number, to_json, to_text
 from .budget import LAMBDA_RESPONSE_LIMIT, BudgetError, entry_size, within_budget
 from .columns import Column, parse_column, parse_columns
@@ -59,6 +60,7 @@ __all__ = [
     "Reingester",
     "Summary",
     "as_record",
+    "athena_ddl",
     "check_change",
     "csv_line",
     "decode",
