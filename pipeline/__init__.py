@@ -19,6 +19,7 @@ from .config import Config, ConfigError
 from .decode import decode
 from .encode import FORMATS, csv_line, encode, json_line, tsv_line
 from .events import keep_events
+from .export import from_export
 from .fields import FIELDS
 from .parse import EVENT_NAMES, check_change, parse
 from .partitions import parse_partition_keys, with_partition_keys
@@ -68,6 +69,7 @@ __all__ = [
     "entry_size",
     "fail_overflow",
     "firehose_records",
+    "from_export",
     "json_line",
     "json_number",
     "keep_events",
