@@ -17,8 +17,9 @@ What Athena (engine 3, which reads the Hive text formats the way Trino does) nee
 Column names are Athena's: lower case, each run of other characters than letters, digits and ``_`` made one
 ``_``. Columns are ``string`` unless their type is known (``@sizeBytes`` bigint, ``@isTtlDelete`` boolean,
 the ``@``-times timestamp in jsonl) or given. Each partition key is projected (no crawler, no ``MSCK``): a
-``|strftime`` key as a date range from *since* to now, any other as ``injected`` (queries must name its value).
-Firehose must then write under ``LOCATION`` + :func:`firehose_prefix`.
+``|strftime`` key with a year as a date range from *since* to now, one with a single field such as ``%H`` as
+numbers (00 to 23), any other as ``injected`` (queries must name its value). Firehose must then write under
+``LOCATION`` + :func:`firehose_prefix`.
 """
 
 from __future__ import annotations
@@ -39,7 +40,7 @@ if TYPE_CHECKING:  # argparse is imported by the command line only, not at the L
 
 __all__ = ["add_athena_command", "athena_ddl", "athena_name", "firehose_prefix", "java_date_format"]
 
-SERDES = {
+_SERDES = {
     "csv": "org.apache.hadoop.hive.serde2.OpenCSVSerde",
     "tsv": "org.apache.hadoop.hive.serde2.lazy.LazySimpleSerDe",
     "jsonl": "org.openx.data.jsonserde.JsonSerDe",
@@ -54,6 +55,7 @@ _JAVA_FIELDS = {  # strftime code -> Java DateTimeFormatter letters, projection 
     "M": ("mm", "MINUTES"),
     "S": ("ss", "SECONDS"),
 }
+_NUMBER_RANGES = {"m": (1, 12), "d": (1, 31), "H": (0, 23), "M": (0, 59), "S": (0, 59)}
 _UNITS = ("SECONDS", "MINUTES", "HOURS", "DAYS", "MONTHS", "YEARS")
 # Patterns, not compiled regexes: the Lambda imports this module (via pipeline) but never uses it.
 _PLAIN = r"[-/_:., ]*"
@@ -149,6 +151,16 @@ def _projection(key: PartitionKey, column: str, since: date) -> dict[str, str]:
     if key.fmt is None:
         return {f"projection.{column}.type": "injected"}
     pattern, unit = java_date_format(key.fmt)
+    number = re.fullmatch(r"%([mdHMS])", key.fmt)
+    if number:  # one field and no year (the hour of a day ...): a number, not a point in time
+        low, high = _NUMBER_RANGES[number[1]]
+        return {
+            f"projection.{column}.type": "integer",
+            f"projection.{column}.range": f"{low},{high}",
+            f"projection.{column}.digits": "2",
+        }
+    if "%Y" not in key.fmt:  # a date range needs the year
+        return {f"projection.{column}.type": "injected"}
     return {
         f"projection.{column}.type": "date",
         f"projection.{column}.format": pattern,
@@ -236,7 +248,7 @@ def athena_ddl(
     lines = [f"CREATE EXTERNAL TABLE {quoted} (", ",\n".join(columns), ")"]
     if partitions:
         lines += ["PARTITIONED BY (", ",\n".join(partitions), ")"]
-    lines += [f"ROW FORMAT SERDE {_literal(SERDES[config.format])}"]
+    lines += [f"ROW FORMAT SERDE {_literal(_SERDES[config.format])}"]
     serde = _serde_properties(config, mapping)
     if serde:
         lines += ["WITH SERDEPROPERTIES (", _properties(serde), ")"]

@@ -113,11 +113,9 @@ def test_partition_keys_are_projected_where_firehose_writes_them():
         "projection.day.range": "2024-02-29,NOW",
         "projection.day.interval": "1",
         "projection.day.interval.unit": "DAYS",
-        "projection.hour.type": "date",
-        "projection.hour.format": "HH",
-        "projection.hour.range": "00,NOW",
-        "projection.hour.interval": "1",
-        "projection.hour.interval.unit": "HOURS",
+        "projection.hour.type": "integer",  # an hour of the day, not a point in time: 00 to 23
+        "projection.hour.range": "0,23",
+        "projection.hour.digits": "2",
         "projection.src_table.type": "injected",
         "storage.location.template": "s3://my-bucket/data/Day=${day}/hour=${hour}/src.table=${src_table}/",
     }
@@ -126,6 +124,11 @@ def test_partition_keys_are_projected_where_firehose_writes_them():
     for name, column in (("Day", "day"), ("hour", "hour"), ("src.table", "src_table")):
         firehose = firehose.replace(f"${{{column}}}", f"!{{partitionKeyFromLambda:{name}}}")
     assert firehose == table.location + firehose_prefix(keys)
+
+
+def test_a_date_without_a_year_cannot_be_a_range():
+    env = {"PIPELINE_COLUMNS": "id", "PIPELINE_PARTITION_KEYS": "md=@approximateCreationDateTime|%m-%d"}
+    assert ddl_for(env).properties["projection.md.type"] == "injected"
 
 
 def test_date_formats_with_literals_and_units():
