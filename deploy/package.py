@@ -28,10 +28,13 @@ _NAME = re.compile(r"[A-Za-z0-9._-]+")
 
 def requirements() -> list[str]:
     """The runtime requirements from setup.cfg, each pinned to the installed version when there is one."""
-    config = configparser.ConfigParser()
+    config = configparser.ConfigParser(interpolation=None)
     config.read(ROOT / "setup.cfg")
     pinned = []
-    for spec in config["options"]["install_requires"].split():
+    for line in config["options"]["install_requires"].splitlines():
+        spec = line.strip()
+        if not spec:
+            continue
         name = _NAME.match(spec)[0]
         try:
             pinned.append(f"{name}=={version(name)}")
