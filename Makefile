@@ -22,6 +22,10 @@ $(VENV)/.test: $(VENV)/.runtime
 demo: $(VENV)/.runtime  ## run the bundled cities event through the handler
 	$(BIN)/python -m pipeline demo
 
+.PHONY: package
+package: $(VENV)/.runtime  ## dist/lambda.zip for Lambda: handler.py, pipeline/ and toolz (the runtime has boto3)
+	$(BIN)/python deploy/package.py dist/lambda.zip
+
 lint: $(VENV)/.test
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .

@@ -11,6 +11,7 @@ A notebook can use the stages on their own, on Firehose records or on plain chan
 """
 
 from .app import InvalidEvent, firehose_records, make_handler, stages
+from .athena import athena_ddl
 from .attributes import json_number, to_json, to_text
 from .budget import LAMBDA_RESPONSE_LIMIT, BudgetError, entry_size, within_budget
 from .columns import Column, parse_column, parse_columns
@@ -18,6 +19,7 @@ from .config import Config, ConfigError
 from .decode import decode
 from .encode import FORMATS, csv_line, encode, json_line, tsv_line
 from .events import keep_events
+from .export import from_export
 from .fields import FIELDS
 from .parse import EVENT_NAMES, check_change, parse
 from .partitions import parse_partition_keys, with_partition_keys
@@ -59,6 +61,7 @@ __all__ = [
     "Reingester",
     "Summary",
     "as_record",
+    "athena_ddl",
     "check_change",
     "csv_line",
     "decode",
@@ -66,6 +69,7 @@ __all__ = [
     "entry_size",
     "fail_overflow",
     "firehose_records",
+    "from_export",
     "json_line",
     "json_number",
     "keep_events",

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from .app import make_handler
+from .athena import add_athena_command
 from .config import VARIABLES, Config, ConfigError
 from .generate import SOURCES, generate_event, parse_size
 from .logs import configure_logging
@@ -162,6 +163,7 @@ def _parser() -> argparse.ArgumentParser:
     generate.add_argument("--seed", type=int, default=0)
     generate.add_argument("-o", "--output", default="-", help="file to write (default: stdout)")
     generate.set_defaults(run=_generate)
+    add_athena_command(commands)
     return parser
 
 

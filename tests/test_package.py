@@ -1,0 +1,100 @@
+"""make package: the zip holds what Lambda needs and runs on its own, in an interpreter that sees nothing else."""
+
+from __future__ import annotations
+
+import base64
+import importlib.util
+import json
+import os
+import subprocess
+import sys
+import zipfile
+from importlib import resources
+from pathlib import Path
+
+import pytest
+from conftest import outputs, run
+
+from pipeline.contract import contract_problems
+
+ROOT = Path(__file__).resolve().parent.parent
+ENV = {"PIPELINE_COLUMNS": "event=@eventName,key,name,population,ttl=@isTtlDelete"}
+# Run as Lambda does (the task folder first on sys.path), in `python -I -S`: no PYTHON* variables, no user or
+# venv site-packages, so only the standard library and the unzipped folder can be imported.
+RUNNER = """
+import json, os, sys
+sys.path.insert(0, os.getcwd())
+import handler
+event = json.load(sys.stdin)
+response = handler.lambda_handler(event, None)
+loaded = {name: getattr(sys.modules.get(name), "__file__", None) for name in ("handler", "pipeline", "toolz", "boto3")}
+print(json.dumps({"response": response, "loaded": loaded}))
+"""
+
+
+def _build_module():
+    spec = importlib.util.spec_from_file_location("package_build", ROOT / "deploy" / "package.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="module")
+def lambda_zip(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Built once by the same command `make package` runs (pip fetches the pinned toolz wheel)."""
+    out = tmp_path_factory.mktemp("dist") / "lambda.zip"
+    subprocess.run([sys.executable, str(ROOT / "deploy" / "package.py"), str(out)], check=True, capture_output=True)
+    return out
+
+
+def test_zip_holds_handler_pipeline_and_toolz_only(lambda_zip):
+    names = zipfile.ZipFile(lambda_zip).namelist()
+    assert names == sorted(names)
+    tops = {name.split("/")[0] for name in names}
+    assert {"handler.py", "pipeline", "toolz"} <= tops
+    assert not {t for t in tops if t.split("-")[0] in ("boto3", "botocore", "orjson", "tests")}
+    assert not [n for n in names if "__pycache__" in n or n.endswith(".pyc")]
+    assert {f"pipeline/{p.name}" for p in (ROOT / "pipeline").glob("*.py")} <= set(names)
+
+
+def test_zip_is_reproducible(lambda_zip):
+    infos = zipfile.ZipFile(lambda_zip).infolist()
+    assert {i.date_time for i in infos} == {(1980, 1, 1, 0, 0, 0)}
+    assert {i.external_attr >> 16 for i in infos} == {0o644}
+
+
+def test_unzipped_handler_runs_in_a_clean_interpreter(lambda_zip, tmp_path):
+    task = tmp_path / "task"
+    zipfile.ZipFile(lambda_zip).extractall(task)
+    event = json.loads(resources.files("pipeline").joinpath("samples/cities.json").read_text("utf-8"))
+    result = subprocess.run(
+        [sys.executable, "-I", "-S", "-c", RUNNER],
+        input=json.dumps(event),
+        cwd=task,
+        env={"PATH": os.environ.get("PATH", ""), **ENV},
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    *logged, last = result.stdout.splitlines()  # the handler logs JSON lines to stdout, as in Lambda
+    reply = json.loads(last)
+    summary = json.loads(logged[-1])
+    assert summary["message"] == "summary"
+    assert summary["results"] == {"Ok": 10, "Dropped": 0, "ProcessingFailed": 1}
+    loaded = reply["loaded"]
+    for name in ("handler", "pipeline", "toolz"):
+        assert Path(loaded[name]).resolve().is_relative_to(task.resolve()), loaded
+    assert loaded["boto3"] is None  # nothing was over budget, so nothing imported boto3
+    response = reply["response"]
+    assert contract_problems(event, response) == []
+    assert outputs(response) == outputs(run(event, **ENV))  # the same answer as the handler in this repository
+    assert base64.b64decode(response["records"][0]["data"]) == "INSERT,1,Zürich,421878,false\n".encode()
+
+
+def test_zip_is_built_for_the_templates_runtime():
+    build = _build_module()
+    template = (ROOT / "deploy" / "template.yaml").read_text()
+    assert f"Runtime: python{build.PYTHON_VERSION}\n" in template
+    assert build.PLATFORM.endswith("aarch64") and "Architectures: [arm64]" in template
+    assert "CodeUri: ../dist/lambda.zip\n" in template
+    assert [r.split("==")[0] for r in build.requirements()] == ["toolz"]
