@@ -2,7 +2,8 @@
 
 A key spec is ``name=column-spec``, optionally ending in ``|strftime`` to format a timestamp (an ``@``-time
 field, an ISO 8601 string attribute, or an epoch number attribute in s, ms or µs), e.g.
-``day=@approximateCreationDateTime|%Y-%m-%d``.
+``day=@approximateCreationDateTime|%Y-%m-%d``. Times are formatted in UTC (a time without an offset is taken
+as UTC), so one moment always lands in one partition.
 """
 
 from __future__ import annotations
@@ -65,7 +66,7 @@ def _moment(typed: Typed, name: str) -> datetime:
             moment = datetime.fromisoformat(typed["S"])
         except ValueError:
             raise RecordError(f"partition key {name!r}: not an ISO 8601 time") from None
-        return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+        return moment.astimezone(UTC) if moment.tzinfo else moment.replace(tzinfo=UTC)  # partitions are in UTC
     if "N" in typed and type(typed["N"]) is str:
         try:
             number = float(typed["N"])

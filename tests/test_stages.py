@@ -274,7 +274,8 @@ def test_partition_keys_must_agree_across_changes_in_one_record():
     [
         ("d=at|%Y/%m/%d", {"at": {"N": "1700000000"}}, "2023/11/14"),
         ("d=at|%Y/%m/%d", {"at": {"N": "1700000000000"}}, "2023/11/14"),
-        ("d=at|%Y-%m-%dT%H", {"at": {"S": "2024-02-29T23:30:00+02:00"}}, "2024-02-29T23"),
+        ("d=at|%Y-%m-%dT%H", {"at": {"S": "2024-03-01T01:30:00+02:00"}}, "2024-02-29T23"),  # in UTC
+        ("d=at|%Y-%m-%dT%H", {"at": {"S": "2024-02-29T23:30:00"}}, "2024-02-29T23"),
         ("d=@approximateCreationDateTime|%Y", {}, "2023"),
         ("k=flag", {"flag": {"BOOL": False}}, "false"),
     ],
