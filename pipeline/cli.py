@@ -28,6 +28,7 @@ from .athena import add_athena_command
 from .config import VARIABLES, Config, ConfigError
 from .generate import SOURCES, generate_event, parse_size
 from .logs import configure_logging
+from .runner import add_run_local
 
 __all__ = ["DEMO_ENV", "LocalContext", "main"]
 
@@ -164,6 +165,7 @@ def _parser() -> argparse.ArgumentParser:
     generate.add_argument("-o", "--output", default="-", help="file to write (default: stdout)")
     generate.set_defaults(run=_generate)
     add_athena_command(commands)
+    add_run_local(commands)
     return parser
 
 
