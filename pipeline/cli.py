@@ -28,6 +28,7 @@ from .athena import add_athena_command
 from .config import VARIABLES, Config, ConfigError
 from .generate import SOURCES, generate_event, parse_size
 from .logs import configure_logging
+from .redrive import add_redrive
 from .runner import add_run_local
 
 __all__ = ["DEMO_ENV", "LocalContext", "main"]
@@ -166,6 +167,7 @@ def _parser() -> argparse.ArgumentParser:
     generate.set_defaults(run=_generate)
     add_athena_command(commands)
     add_run_local(commands)
+    add_redrive(commands)
     return parser
 
 

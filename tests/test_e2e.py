@@ -7,17 +7,16 @@ in front of the server that loses the responses of two re-ingestion calls after 
 from __future__ import annotations
 
 import base64
-import csv
 import io
 import json
 from collections import Counter
 
 import pytest
 from fault_proxy import lost_responses
+from runs import read_store
 
 from pipeline import Config
 from pipeline.delivery import Destination
-from pipeline.errors_output import FailedRecord, read_error_object
 from pipeline.forward import forward
 from pipeline.runner import Settings, local_handler, run_local
 from pipeline.sources import KinesisSource
@@ -85,19 +84,6 @@ def write_changes(ddb) -> list[tuple[str, ...]]:
     return expected
 
 
-def read_back(s3) -> tuple[list[list[str]], list[FailedRecord]]:
-    """Every CSV row in the bucket's data objects, and every record in its error objects."""
-    store = S3Prefix(BUCKET, client=s3)
-    rows, failed = [], []
-    for key in store.listing():
-        body = store.get(key)
-        if key.startswith("processing-failed/"):
-            failed += list(read_error_object(body, key))
-        else:
-            rows += list(csv.reader(io.StringIO(body.decode("utf-8"), newline="")))
-    return rows, failed
-
-
 def test_whole_path_dynamodb_to_s3_with_two_reingest_responses_lost_at_the_edge(aws, monkeypatch):
     ddb, kinesis, s3 = aws.client("dynamodb"), aws.client("kinesis"), aws.client("s3")
     table = ddb.create_table(
@@ -127,7 +113,7 @@ def test_whole_path_dynamodb_to_s3_with_two_reingest_responses_lost_at_the_edge(
         progress = io.StringIO()
         tally = run_local(source, handler, dest, SETTINGS, reingested=reingested, progress=progress)
 
-    rows, failed = read_back(s3)
+    rows, failed = read_store(S3Prefix(BUCKET, client=s3))
     # Two PutRecords responses were lost after the records went in. The first (HTTP 500) was retried by the
     # SDK, the second (HTTP 400) failed the invocation, which the runner retried like Firehose: either way the
     # records of those calls went into the stream twice, so each is delivered twice. Nothing else repeats.

@@ -6,63 +6,18 @@ response (or raises) the way a broken function would, and the test's name says s
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 import random
 from collections import Counter
-from pathlib import Path
 
 import pytest
+from runs import COLUMNS, changes_file, read_folder, run_file
 
-from pipeline import Config
 from pipeline.cli import main
-from pipeline.delivery import Destination
-from pipeline.errors_output import FailedRecord, read_error_object
 from pipeline.generate import change_record
-from pipeline.runner import Settings, local_handler, run_local
+from pipeline.runner import Settings
 from pipeline.sources import FileSource
 from pipeline.storage import Folder
-
-COLUMNS = "event=@eventName,id,amount,customer,note,eventID=@eventID"
-
-
-def changes_file(tmp_path: Path, count: int = 600, junk: tuple[bytes, ...] = ()) -> Path:
-    """A JSON Lines file of *count* realistic change records (Kinesis format), then the *junk* lines."""
-    rng = random.Random(7)
-    lines = [json.dumps(change_record(rng, i, "kinesis", awkward=0.3), ensure_ascii=False) for i in range(count)]
-    path = tmp_path / "changes.jsonl"
-    path.write_bytes("\n".join(lines).encode() + b"\n" + b"\n".join(junk))
-    return path
-
-
-def read_folder(root: Path) -> tuple[list[list[str]], list[FailedRecord]]:
-    store = Folder(root)
-    rows, failed = [], []
-    for key in store.listing():
-        body = store.get(key)
-        if key.startswith("processing-failed/"):
-            failed += list(read_error_object(body, key))
-        else:
-            rows += list(csv.reader(io.StringIO(body.decode(), newline="")))
-    return rows, failed
-
-
-def run_file(path: Path, out: Path, handler=None, prefix: str | None = None, **env: str):
-    config = Config.from_env({"PIPELINE_COLUMNS": COLUMNS, **env})
-    source = FileSource(path)
-    real, reingested = local_handler(config, source)
-    keys = frozenset(k.name for k in config.partition_keys)
-    dest = Destination(Folder(out), prefix) if prefix else Destination(Folder(out))
-    tally = run_local(
-        source,
-        handler(real) if handler else real,
-        dest,
-        Settings(buffer_bytes=200_000, buffer_seconds=900),
-        reingested=reingested,
-        partition_keys=keys,
-    )
-    return tally, *read_folder(out)
 
 
 def test_file_source_reingests_into_itself_until_every_change_is_delivered_once(tmp_path):
@@ -164,3 +119,13 @@ def test_run_local_command_writes_ok_data_and_error_output(tmp_path, monkeypatch
     assert len(rows) == 20 and [f.raw for f in failed] == [b'{"Hello": "World"}']
     assert failed[0].lambda_arn == "arn:aws:lambda:eu-west-1:000000000000:function:local-firehose-transform"
     assert "records in 21 | delivered 20 | failed 1 | re-ingested 0" in capsys.readouterr().err
+
+
+def test_file_source_reads_a_firehose_event(tmp_path):
+    """generate-event's output can feed run-local directly: the event's records are the source records."""
+    event = tmp_path / "event.json"
+    assert main(["generate-event", "--size", "20KB", "-o", str(event)]) == 0
+    source = FileSource(event)
+    records = source.poll()
+    expected = [r["data"] for r in json.loads(event.read_text())["records"]]
+    assert [r["data"] for r in records] == expected
