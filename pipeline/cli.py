@@ -30,6 +30,7 @@ from .generate import SOURCES, generate_event, parse_size
 from .logs import configure_logging
 from .redrive import add_redrive
 from .runner import add_run_local
+from .sandbox import add_sandbox
 
 __all__ = ["DEMO_ENV", "LocalContext", "main"]
 
@@ -168,6 +169,7 @@ def _parser() -> argparse.ArgumentParser:
     add_athena_command(commands)
     add_run_local(commands)
     add_redrive(commands)
+    add_sandbox(commands)
     return parser
 
 

@@ -65,7 +65,6 @@ class Settings:
     retries: int = 3
     follow: bool = False
     poll_seconds: float = 1.0
-    stream: str = "local-firehose"
     max_response_bytes: int = LAMBDA_RESPONSE_LIMIT
 
     def __post_init__(self) -> None:
@@ -192,8 +191,8 @@ class _Run:
         self.tally, self._dangling = Tally(), False
         account = source.stream_arn.split(":")[4] if source.stream_arn else "000000000000"
         self.region = source.stream_arn.split(":")[3] if source.stream_arn else region()
-        self.delivery_arn = f"arn:aws:firehose:{self.region}:{account}:deliverystream/{settings.stream}"
-        self.function = f"{settings.stream}-transform"
+        self.delivery_arn = f"arn:aws:firehose:{self.region}:{account}:deliverystream/{dest.stream}"
+        self.function = f"{dest.stream}-transform"
         self.function_arn = f"arn:aws:lambda:{self.region}:{account}:function:{self.function}"
 
     def _say(self, text: str, *, progress: bool = False) -> None:
@@ -323,7 +322,6 @@ def _run_local(args: argparse.Namespace) -> int:
         buffer_seconds=args.buffer_interval,
         retries=args.retries,
         follow=args.follow,
-        stream=args.name,
     )
     source: Source = FileSource(args.file) if args.file else KinesisSource(args.stream, start=args.start.upper())
     handler, reingested = local_handler(config, source)
