@@ -5,7 +5,7 @@ It does what Firehose does with a transformation Lambda, in process:
 1. reads the source and buffers records like Firehose's processor (size hint 0.2 to 3 MB, interval);
 2. invokes the handler with a Firehose event (fresh ``invocationId`` per attempt, ``LocalContext``), retrying a
    failed invocation (an exception, or a response over Lambda's 6 MB) up to ``retries`` times;
-3. checks each response with :func:`pipeline.contract.contract_problems`: a response Firehose would reject
+3. judges each response as Firehose does (:mod:`pipeline.verdict`): a response it would reject
    (missing, duplicated or unknown recordIds, an invalid result or data) sends the whole batch to the error
    output, as do invocations that still fail after the retries;
 4. writes ``Ok`` data under the prefix (dynamic partitions from ``metadata.partitionKeys``) and
@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import binascii
-import json
 import os
 import sys
 import time
@@ -33,7 +32,6 @@ from typing import Any, NamedTuple, TextIO
 from .app import Handler, make_handler
 from .budget import LAMBDA_RESPONSE_LIMIT
 from .config import Config
-from .contract import contract_problems
 from .delivery import Delivered, Destination, deliver, deliver_failed
 from .errors_output import FailedRecord
 from .generate import parse_size
@@ -43,17 +41,9 @@ from .records import FAILED, OK
 from .reingest import Reingester, to_source
 from .sources import FileSource, KinesisSource, Source
 from .storage import open_store, region
+from .verdict import FUNCTION_FAILED, verdict
 
 __all__ = ["Settings", "Tally", "add_run_local", "local_handler", "run_local"]
-
-FUNCTION_ERROR = "The Lambda function was successfully invoked but it returned an error result."
-_BAD_RESPONSE = {
-    "Lambda.MissingRecordId": "One or more record Ids were not returned. Ensure that the Lambda function returns "
-    "all received record Ids.",
-    "Lambda.DuplicatedRecordId": "One or more record Ids were returned more than once.",
-    "Lambda.JsonProcessingException": "The Lambda function returned a response that is not a valid "
-    "transformation result.",
-}
 
 
 @dataclass(frozen=True)
@@ -128,40 +118,6 @@ def _data_size(rec: Mapping[str, Any]) -> int:
     return len(data) * 3 // 4 - data[-2:].count("=")
 
 
-def _response_failure(event: Mapping[str, Any], response: Any, limit: int) -> tuple[str, str, bool] | None:
-    """None if Firehose accepts *response*, else ``(errorCode, errorMessage, retried)``."""
-    try:
-        size = len(json.dumps(response))
-    except (TypeError, ValueError):
-        size = None
-    if size is None or size > limit:  # the Lambda service itself fails such an invocation
-        what = "does not serialise to JSON" if size is None else f"is {size:,} bytes, over {limit:,}"
-        return "Lambda.FunctionError", f"{FUNCTION_ERROR} (response {what})", True
-    problems = contract_problems(event, response, limit)
-    if not problems:
-        return None
-    entries = response.get("records") if isinstance(response, Mapping) else None
-    ids = [e.get("recordId") for e in entries if isinstance(e, Mapping)] if isinstance(entries, list) else None
-    if ids is None:
-        code = "Lambda.JsonProcessingException"
-    elif len(set(ids)) < len(ids):
-        code = "Lambda.DuplicatedRecordId"
-    elif set(ids) != {r["recordId"] for r in event["records"]}:
-        code = "Lambda.MissingRecordId"
-    else:
-        code = "Lambda.JsonProcessingException"
-    return code, f"{_BAD_RESPONSE[code]} ({'; '.join(problems[:3])})", False
-
-
-def _missing_keys(response: Mapping[str, Any], names: frozenset[str]) -> list[str]:
-    problems = []
-    for i, entry in enumerate(response["records"]):
-        keys = (entry.get("metadata") or {}).get("partitionKeys") or {}
-        if entry["result"] == OK and not names <= keys.keys():
-            problems.append(f"records[{i}] has no partition keys {sorted(names - keys.keys())} for the prefix")
-    return problems
-
-
 class _Outcome(NamedTuple):
     """How a batch's invocation ended: the accepted response, or the error every record goes out with."""
 
@@ -217,19 +173,15 @@ class _Run:
             try:
                 response = self.handler(event, self.context(function_name=self.function))
             except Exception as exc:  # the function failed: Firehose retries the whole batch
-                failure, detail = ("Lambda.FunctionError", FUNCTION_ERROR, True), f"{type(exc).__name__}: {exc}"
+                failure, detail = FUNCTION_FAILED, f"{type(exc).__name__}: {exc}"
             else:
-                failure = _response_failure(event, response, self.settings.max_response_bytes)
-                if failure is None and self.prefix_keys:
-                    problems = _missing_keys(response, self.prefix_keys)
-                    failure = ("Lambda.JsonProcessingException", "; ".join(problems[:3]), False) if problems else None
+                failure = verdict(event, response, self.settings.max_response_bytes, self.prefix_keys)
                 if failure is None:
                     return _Outcome(attempt, response)
-                detail = failure[1]
-            code, message, retried = failure
-            self._say(f"invocation failed ({code}, attempt {attempt} of {self.settings.retries + 1}): {detail}")
-            if not retried or attempt > self.settings.retries:
-                return _Outcome(attempt, None, code, message)
+                detail = failure.message
+            self._say(f"invocation failed ({failure.code}, attempt {attempt} of {self.settings.retries + 1}): {detail}")
+            if not failure.retried or attempt > self.settings.retries:
+                return _Outcome(attempt, None, failure.code, failure.message)
             self.tally.retried += 1
 
     def flush(self, records: list[dict[str, Any]]) -> None:
