@@ -34,8 +34,9 @@ from .errors_output import FailedRecord, Unreadable, read_error_object
 from .forward import item_key
 from .prefixes import DEFAULT_PREFIX
 from .records import FAILED, OK, Record
-from .reingest import KINESIS, Reingester, client_for
-from .storage import Folder, Store, open_store, region
+from .reingest import KINESIS, Reingester
+from .sources import kinesis_stream
+from .storage import Folder, Store, open_store
 
 __all__ = ["Report", "add_redrive", "redrive", "to_store", "to_stream"]
 
@@ -128,9 +129,7 @@ def to_stream(stream: str, client: Any = None) -> Target:
 
     Sent in batches within Kinesis' limits, failed entries retried; if some still fail, ReingestError.
     """
-    where = {"StreamARN": stream} if stream.startswith("arn:") else {"StreamName": stream}
-    client = client or client_for("kinesis", stream.split(":")[3] if stream.startswith("arn:") else region())
-    arn = client.describe_stream_summary(**where)["StreamDescriptionSummary"]["StreamARN"]
+    client, arn = kinesis_stream(stream, client)
     name = arn.rsplit("/", 1)[-1]
 
     def put(ok: list[tuple[FailedRecord, Record]], dry_run: bool) -> dict[str, int]:

@@ -24,7 +24,7 @@ from typing import Any, Protocol
 from .reingest import client_for
 from .storage import region
 
-__all__ = ["FileSource", "KinesisSource", "Source", "file_payloads"]
+__all__ = ["FileSource", "KinesisSource", "Source", "file_payloads", "kinesis_stream"]
 
 
 class Source(Protocol):
@@ -45,17 +45,22 @@ def _millis(moment: Any) -> int:
     return int(moment.timestamp() * 1000) if hasattr(moment, "timestamp") else int(moment)
 
 
+def kinesis_stream(stream: str, client: Any = None) -> tuple[Any, str]:
+    """A Kinesis client and the ARN of *stream*: an ARN, or a name in the environment's region."""
+    given = stream.startswith("arn:")
+    client = client or client_for("kinesis", stream.split(":")[3] if given else region())
+    where = {"StreamARN": stream} if given else {"StreamName": stream}
+    return client, client.describe_stream_summary(**where)["StreamDescriptionSummary"]["StreamARN"]
+
+
 class KinesisSource:
     """Every shard of one Kinesis stream (by name or ARN), read with ``GetRecords``."""
 
     def __init__(self, stream: str, *, client: Any = None, start: str = "TRIM_HORIZON", limit: int = 10_000) -> None:
         if start not in ("TRIM_HORIZON", "LATEST"):
             raise ValueError(f"start must be TRIM_HORIZON or LATEST, not {start!r}")
-        where = {"StreamARN": stream} if stream.startswith("arn:") else {"StreamName": stream}
-        self.client = client or client_for("kinesis", stream.split(":")[3] if stream.startswith("arn:") else region())
-        self.stream_arn: str | None = self.client.describe_stream_summary(**where)["StreamDescriptionSummary"][
-            "StreamARN"
-        ]
+        self.client, arn = kinesis_stream(stream, client)
+        self.stream_arn: str | None = arn
         self.limit, self.caught_up = limit, False
         self._iterators: dict[str, str] = {}
         self._index: dict[str, int] = {}
