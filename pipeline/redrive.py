@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import zlib
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -86,7 +87,7 @@ def redrive(store: Store, keys: Iterable[str], config: Config, target: Target, *
         report.objects += 1
         try:
             found = list(read_error_object(store.get(key), key))
-        except (OSError, EOFError, UnicodeDecodeError) as exc:
+        except (OSError, EOFError, UnicodeDecodeError, zlib.error) as exc:  # a broken or truncated gzip, binary
             report.unreadable.append(Unreadable(key, f"not a readable error object ({type(exc).__name__})"))
             continue
         records = [r for r in found if isinstance(r, FailedRecord)]

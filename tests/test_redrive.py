@@ -66,6 +66,17 @@ def test_error_objects_are_read_as_firehose_really_writes_them():
     assert records[2] == Unreadable("k.gz:2", "not JSON (Expecting property name enclosed in double quotes)")
 
 
+def test_objects_that_are_not_error_objects_are_listed_and_the_rest_redriven(tmp_path):
+    store = Folder(tmp_path / "errors")
+    store.put("a-truncated.gz", gzip.compress(PEER.read_bytes())[:-6])
+    store.put("b-binary", b"\x00\xff\xfe")
+    store.put("c-peer.jsonl", PEER.read_bytes())
+    config = Config.from_env({"PIPELINE_COLUMNS": "id"})
+    report = redrive(store, store.listing(), config, to_store(Destination(Folder(tmp_path / "out"))))
+    assert [u.where for u in report.unreadable] == ["a-truncated.gz", "b-binary"]
+    assert (report.objects, report.records, len(report.failed)) == (3, 2, 2)
+
+
 def produce_failures(tmp_path):
     """Error output the runner produced: three rows too large for a small response budget, and one junk record."""
     path = changes_file(tmp_path, 30, junk=(b"not json",))
