@@ -102,6 +102,11 @@ def test_whole_path_dynamodb_to_s3_with_two_reingest_responses_lost_at_the_edge(
     assert forwarded == len(expected) + 1  # and the huge item's INSERT
     for n, junk in enumerate(JUNK):
         kinesis.put_record(StreamARN=stream_arn, Data=junk, PartitionKey=f"junk-{n}")
+    for rec in KinesisSource(stream_arn, client=kinesis).poll()[:50]:  # as DynamoDB's Kinesis destination puts them
+        change = json.loads(base64.b64decode(rec["data"]))
+        assert change["tableName"] == TABLE and change["recordFormat"] == "application/json"
+        assert "SequenceNumber" not in change["dynamodb"] and change["dynamodb"]["ApproximateCreationDateTime"] > 1e12
+        assert rec["kinesisRecordMetadata"]["partitionKey"] == change["dynamodb"]["Keys"]["id"]["S"]
 
     config = Config.from_env({"PIPELINE_COLUMNS": COLUMNS, "PIPELINE_MAX_RESPONSE_BYTES": str(BUDGET)})
     source = KinesisSource(stream_arn, client=kinesis)  # the runner reads moto directly ...
