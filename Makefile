@@ -38,3 +38,7 @@ bench: $(VENV)/.test  ## the benchmark suite; writes benchmarks/RESULTS.md
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info .pytest_cache .hypothesis .ruff_cache .benchmarks
+
+.PHONY: local
+local: $(VENV)/.test  ## the whole path on a moto server it starts: DynamoDB -> Kinesis -> run-local + handler -> S3
+	$(BIN)/python -m pipeline sandbox

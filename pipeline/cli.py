@@ -28,6 +28,9 @@ from .athena import add_athena_command
 from .config import VARIABLES, Config, ConfigError
 from .generate import SOURCES, generate_event, parse_size
 from .logs import configure_logging
+from .redrive import add_redrive
+from .runner import add_run_local
+from .sandbox import add_sandbox
 
 __all__ = ["DEMO_ENV", "LocalContext", "main"]
 
@@ -164,6 +167,9 @@ def _parser() -> argparse.ArgumentParser:
     generate.add_argument("-o", "--output", default="-", help="file to write (default: stdout)")
     generate.set_defaults(run=_generate)
     add_athena_command(commands)
+    add_run_local(commands)
+    add_redrive(commands)
+    add_sandbox(commands)
     return parser
 
 

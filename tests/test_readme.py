@@ -39,7 +39,15 @@ def test_shell_commands_work_as_written(command, tmp_path):
     if command.startswith("make "):
         pytest.skip("make demo and make test are what CI runs")  # running them here would recurse
     words = shlex.split(command)
-    env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)}
+    env = {  # fake credentials, a closed loopback endpoint, no instance metadata: nothing can reach AWS
+        "PATH": "/usr/bin:/bin",
+        "HOME": str(tmp_path),
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": "eu-west-1",
+        "AWS_ENDPOINT_URL": "http://127.0.0.1:9",
+        "AWS_EC2_METADATA_DISABLED": "true",
+    }
     while "=" in words[0]:
         name, value = words.pop(0).split("=", 1)
         env[name] = value

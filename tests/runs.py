@@ -1,0 +1,62 @@
+"""Helpers for tests that run the local Firehose: change files, a run from a file, reading a store back."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import random
+from pathlib import Path
+
+from pipeline import Config
+from pipeline.delivery import Destination
+from pipeline.errors_output import FailedRecord, read_error_object
+from pipeline.generate import change_record
+from pipeline.runner import Settings, local_handler, run_local
+from pipeline.sources import FileSource
+from pipeline.storage import Folder, Store
+
+COLUMNS = "event=@eventName,id,amount,customer,note,eventID=@eventID"
+
+
+def changes_file(tmp_path: Path, count: int = 600, junk: tuple[bytes, ...] = ()) -> Path:
+    """A JSON Lines file of *count* realistic change records (Kinesis format), then the *junk* lines."""
+    rng = random.Random(7)
+    lines = [json.dumps(change_record(rng, i, "kinesis", awkward=0.3), ensure_ascii=False) for i in range(count)]
+    path = tmp_path / "changes.jsonl"
+    path.write_bytes("\n".join(lines).encode() + b"\n" + b"\n".join(junk))
+    return path
+
+
+def read_store(store: Store) -> tuple[list[list[str]], list[FailedRecord]]:
+    """Every CSV row in the store's data objects, and every record in its error objects (processing-failed/)."""
+    rows, failed = [], []
+    for key in store.listing():
+        body = store.get(key)
+        if key.startswith("processing-failed/"):
+            failed += list(read_error_object(body, key))
+        else:
+            rows += list(csv.reader(io.StringIO(body.decode(), newline="")))
+    return rows, failed
+
+
+def read_folder(root: Path) -> tuple[list[list[str]], list[FailedRecord]]:
+    return read_store(Folder(root))
+
+
+def run_file(path: Path, out: Path, handler=None, prefix: str | None = None, **env: str):
+    """Run the local Firehose from the file *path* to the folder *out*; the tally, the rows and the failures."""
+    config = Config.from_env({"PIPELINE_COLUMNS": COLUMNS, **env})
+    source = FileSource(path)
+    real, reingested = local_handler(config, source)
+    keys = frozenset(k.name for k in config.partition_keys)
+    dest = Destination(Folder(out), prefix) if prefix else Destination(Folder(out))
+    tally = run_local(
+        source,
+        handler(real) if handler else real,
+        dest,
+        Settings(buffer_bytes=200_000, buffer_seconds=900),
+        reingested=reingested,
+        partition_keys=keys,
+    )
+    return tally, *read_folder(out)
