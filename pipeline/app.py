@@ -15,7 +15,7 @@ from .decode import decode
 from .encode import encode
 from .events import keep_events
 from .logs import log
-from .parse import Loads, parse
+from .parse import EVENT_NAMES, Loads, parse
 from .partitions import with_partition_keys
 from .project import project
 from .records import Stage
@@ -45,7 +45,7 @@ def firehose_records(event: Any) -> list[Mapping[str, Any]]:
         raise InvalidEvent("not a Firehose transformation event: it has no 'records' list")
     seen: set[str] = set()
     for i, rec in enumerate(records):
-        record_id = rec.get("recordId") if isinstance(rec, Mapping) else None
+        record_id = rec.get("recordId") if type(rec) is dict or isinstance(rec, Mapping) else None
         if type(record_id) is not str:
             raise InvalidEvent(f"records[{i}] has no recordId text, so it cannot be answered")
         if record_id in seen:
@@ -55,8 +55,13 @@ def firehose_records(event: Any) -> list[Mapping[str, Any]]:
 
 
 def stages(config: Config, *, loads: Loads | None = None) -> list[Stage]:
-    """The event-independent stages for *config*, in order: decode ... encode."""
-    chosen: list[Stage] = [decode, parse(loads=loads), keep_events(config.events)]
+    """The event-independent stages for *config*, in order: decode ... encode.
+
+    ``keep_events`` is left out when every event type is kept: parse lets only those through.
+    """
+    chosen: list[Stage] = [decode, parse(loads=loads)]
+    if config.events != EVENT_NAMES:
+        chosen.append(keep_events(config.events))
     if config.partition_keys:
         chosen.append(with_partition_keys(config.partition_keys, config.image))
     chosen += [project(config.columns, config.image), encode(config.format, null=config.null)]
@@ -114,7 +119,7 @@ def _log_summary(
         "requestId": getattr(context, "aws_request_id", None),
         "records": len(batch),
         "results": {k: summary.results[k] for k in ("Ok", "Dropped", "ProcessingFailed")},
-        "bytesIn": sum(_data_size(r) for r in batch),
+        "bytesIn": sum(map(_data_size, batch)),
         "bytesOut": summary.bytes_out,
         "durationMs": round((time.perf_counter() - started) * 1000, 1),
         "reasons": dict(summary.reasons.most_common(20)),
