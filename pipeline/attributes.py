@@ -103,6 +103,11 @@ def to_text(value: Mapping[str, Any] | None, null: str = "") -> str:
         return null
     if type(value) is not dict or len(value) != 1:  # _one, inlined: this runs for every cell
         raise RecordError(_NOT_TYPED)
+    text = value.get("S")  # fast path first: most cells are strings or numbers, written as sent
+    if text is None:
+        text = value.get("N")
+    if type(text) is str:
+        return text
     ((kind, v),) = value.items()
     if kind in ("S", "N", "B"):
         if type(v) is not str:
