@@ -37,9 +37,10 @@ def epoch_millis(value: Any, name: str = "timestamp") -> int:
         raise RecordError(f"{name} is not a number")
     if not isfinite(value):
         raise RecordError(f"{name} is not a finite number")
-    if abs(value) >= _US_FROM:
+    magnitude = abs(value)
+    if magnitude >= _US_FROM:
         return int(value) // 1000
-    if abs(value) >= _MS_FROM:
+    if magnitude >= _MS_FROM:
         return int(value)
     return round(value * 1000)
 
