@@ -76,12 +76,17 @@ def _metadata_size(keys: Mapping[str, str]) -> int:
 
 
 def response_floor(record_ids: Iterable[str]) -> tuple[int, int]:
-    """``(smallest response size, records)``: the response with every entry at its largest non-Ok size."""
+    """``(smallest response size, records)``: the response with every entry at its largest non-Ok size.
+
+    >>> ids = ["r-1", "r-é"]
+    >>> response_floor(ids) == (len(json.dumps({"records": [{"recordId": i, "result": FAILED} for i in ids]})), 2)
+    True
+    """
     total = count = 0
-    for record_id in record_ids:
-        total += entry_size(record_id, FAILED)
+    for record_id in record_ids:  # entry_size(record_id, FAILED) for each, the fixed part added once
+        total += len(encode_basestring_ascii(record_id))
         count += 1
-    return _WRAPPER + total + _SEPARATOR * max(count - 1, 0), count
+    return _WRAPPER + total + _ENTRY[FAILED] * count + _SEPARATOR * max(count - 1, 0), count
 
 
 def within_budget(max_bytes: int, record_ids: Iterable[str]) -> Stage:
