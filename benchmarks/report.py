@@ -191,7 +191,7 @@ def _scaling(r: Results) -> list[str]:
         "| variant | event | ms | records/s | MB/s | µs per record |",
         "|---|---|---:|---:|---:|---:|",
     ]
-    for name in ("floor", "csv-stdlib", "csv-orjson", "jsonl-orjson"):
+    for name in ("floor", "naive", "csv-stdlib", "csv-orjson", "jsonl-orjson"):
         for size in SIZES:
             for source in SOURCES:
                 info, took = r.events[size, source], r.ratio(size, source, name) * r.floor_best(size, source)
