@@ -14,12 +14,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from report import SIZES, Results, machine, render
 
 from pipeline.generate import generate_event, parse_size
 from pipeline.logs import configure_logging, logger
 
+from .report import SIZES, Results, machine, render
+
 RESULTS_MD = Path(__file__).parent / "RESULTS.md"
+_OUTCOME = pytest.StashKey[str]()
 FULL_SIZES = {"1 MB": parse_size("1MB"), "3 MB": parse_size("3MB"), "6 MB": parse_size("6MiB") - parse_size("16KiB")}
 QUICK_SIZES = {label: size // 100 for label, size in FULL_SIZES.items()}
 assert tuple(FULL_SIZES) == SIZES
@@ -48,7 +50,7 @@ def make_event(quick: bool):
 
 
 @pytest.fixture(scope="session")
-def results(quick: bool) -> Iterator[Results]:
+def results(request: pytest.FixtureRequest, quick: bool) -> Iterator[Results]:
     """The run's results; a complete, measured run writes them to RESULTS.md at the end of the session."""
     collected = Results()
     yield collected
@@ -56,10 +58,16 @@ def results(quick: bool) -> Iterator[Results]:
         return
     missing = collected.missing()
     if missing:
-        print(f"\nbenchmarks/RESULTS.md not written: this run did not measure {', '.join(missing)}")
+        request.config.stash[_OUTCOME] = f"RESULTS.md not written: this run did not measure {', '.join(missing)}"
         return
     RESULTS_MD.write_text(render(collected, host=machine()), "utf-8")
-    print(f"\nwrote {RESULTS_MD}")
+    request.config.stash[_OUTCOME] = f"wrote {RESULTS_MD}"
+
+
+def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
+    """Say, at the end of the run, whether RESULTS.md was written."""
+    if _OUTCOME in config.stash:
+        terminalreporter.write_line(config.stash[_OUTCOME])
 
 
 @pytest.fixture(autouse=True)

@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 from importlib.metadata import version
 from pathlib import Path
 
-from variants import CSV_COLUMNS
+from .variants import CSV_COLUMNS
 
 __all__ = ["ColdStart", "EventInfo", "Memory", "Results", "Split", "Timing", "machine", "render"]
 

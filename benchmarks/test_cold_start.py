@@ -9,7 +9,7 @@ import sys
 import sysconfig
 from pathlib import Path
 
-from report import DEPLOYMENTS, ColdStart
+from .report import DEPLOYMENTS, ColdStart
 
 ROOT = Path(__file__).resolve().parent.parent
 RUNS = 21

@@ -10,8 +10,9 @@ import gc
 import tracemalloc
 
 import pytest
-from report import SOURCES, Memory
-from variants import CSV_COLUMNS, full_handler, json_size
+
+from .report import SOURCES, Memory
+from .variants import CSV_COLUMNS, full_handler, json_size
 
 
 def peak_traced(handler, event) -> int:

@@ -12,13 +12,14 @@ import time
 
 import orjson
 import pytest
-from report import BUDGETS, SIZES, SOURCES, EventInfo, Split, Timing
-from variants import VARIANTS, floor, json_size, lowered_budget, over_boundary_handler
 
 from pipeline import LAMBDA_RESPONSE_LIMIT, Config, make_handler
 from pipeline.parse import default_loads
 from pipeline.reingest import to_source
 from pipeline.testing import MemoryStreams
+
+from .report import BUDGETS, SIZES, SOURCES, EventInfo, Split, Timing
+from .variants import VARIANTS, floor, json_size, lowered_budget, over_boundary_handler
 
 ROUNDS = {"1 MB": 40, "3 MB": 20, "6 MB": 15}
 
