@@ -33,8 +33,8 @@ lint: $(VENV)/.test
 test: lint  ## lint, then unit, doctest, property, moto-server and benchmark-smoke tests
 	$(BIN)/python -m pytest --benchmark-disable $(PYTEST_ARGS)
 
-bench: $(VENV)/.test  ## the benchmark suite; writes benchmarks/RESULTS.md
-	$(BIN)/python -m pytest benchmarks $(PYTEST_ARGS)
+bench: $(VENV)/.test  ## the benchmark suite (a few minutes); writes benchmarks/RESULTS.md
+	$(BIN)/python -m pytest benchmarks --benchmark-columns=min,median,rounds $(PYTEST_ARGS)
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info .pytest_cache .hypothesis .ruff_cache .benchmarks

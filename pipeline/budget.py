@@ -67,17 +67,26 @@ def entry_size(record_id: str, result: str, data_size: int = 0, keys: Mapping[st
     if result == OK:
         size += base64_length(data_size)
         if keys is not None:
-            size += _METADATA + len(json.dumps(keys)) - 2
+            size += _metadata_size(keys)
     return size
 
 
+def _metadata_size(keys: Mapping[str, str]) -> int:
+    return _METADATA + len(json.dumps(keys)) - 2
+
+
 def response_floor(record_ids: Iterable[str]) -> tuple[int, int]:
-    """``(smallest response size, records)``: the response with every entry at its largest non-Ok size."""
+    """``(smallest response size, records)``: the response with every entry at its largest non-Ok size.
+
+    >>> ids = ["r-1", "r-é"]
+    >>> response_floor(ids) == (len(json.dumps({"records": [{"recordId": i, "result": FAILED} for i in ids]})), 2)
+    True
+    """
     total = count = 0
-    for record_id in record_ids:
-        total += entry_size(record_id, FAILED)
+    for record_id in record_ids:  # entry_size(record_id, FAILED) for each, the fixed part added once
+        total += len(encode_basestring_ascii(record_id))
         count += 1
-    return _WRAPPER + total + _SEPARATOR * max(count - 1, 0), count
+    return _WRAPPER + total + _ENTRY[FAILED] * count + _SEPARATOR * max(count - 1, 0), count
 
 
 def within_budget(max_bytes: int, record_ids: Iterable[str]) -> Stage:
@@ -110,9 +119,12 @@ def within_budget(max_bytes: int, record_ids: Iterable[str]) -> Stage:
                 raise ValueError(f"within_budget was given {expected} record ids but saw more records")
             if rec.result == DROPPED and rec.reason != OVER_BUDGET:
                 used -= _DROP_SAVING  # a final Dropped entry is shorter than the room kept for it
-            elif rec.result == OK:
-                reserved = entry_size(rec.id, FAILED)
-                size = entry_size(rec.id, OK, len(rec.value), rec.partition_keys)
+            elif rec.result == OK:  # entry_size(rec.id, FAILED) and (..., OK, ...), the id's length taken once
+                id_size = len(encode_basestring_ascii(rec.id))
+                reserved = _ENTRY[FAILED] + id_size
+                size = _ENTRY[OK] + id_size + base64_length(len(rec.value))
+                if rec.partition_keys is not None:
+                    size += _metadata_size(rec.partition_keys)
                 if used - reserved + size <= max_bytes:
                     used += size - reserved
                 elif floor - reserved + size > max_bytes:

@@ -112,9 +112,9 @@ def as_record(item: Any) -> Record:
     """
     if type(item) is Record:
         return item
-    if isinstance(item, Mapping):
+    if type(item) is dict or isinstance(item, Mapping):  # dict first: an ABC's isinstance is a Python call
         if "recordId" in item:
-            return Record(str(item["recordId"]), item, item.get("data"))
+            return _new(Record, (str(item["recordId"]), item, item.get("data"), OK, None, None))
         if "dynamodb" in item:
             return Record(str(item.get("eventID") or f"change-{next(_synthetic_ids)}"), {}, (item,))
         if isinstance(item.get("Records"), list):
@@ -164,12 +164,25 @@ def per_record(fn: Callable[[Any], Any], stage: str) -> Stage:
     >>> halve = per_record(lambda v: Drop("odd") if v % 2 else v // 2, "halve")
     >>> [(r.result, r.value) for r in halve([Record("a", {}, 4), Record("b", {}, 3)])]
     [('Ok', 2), ('Dropped', None)]
+    >>> [(r.result, r.reason) for r in halve([Record("c", {}, None)])]
+    [('ProcessingFailed', 'halve: unexpected TypeError')]
     """
 
-    def step(rec: Record) -> Record:
-        value = fn(rec.value)
-        if type(value) is Drop:
-            return rec.dropped(value.reason)
-        return _new(Record, (rec.id, rec.source, value, OK, None, rec.partition_keys))
+    def run(records: Iterable[Any]) -> Iterator[Record]:  # map_records' loop, with fn's call inlined
+        for rec in records:
+            if type(rec) is not Record:
+                rec = as_record(rec)
+            if rec.result != OK:
+                yield rec
+                continue
+            try:
+                value = fn(rec.value)
+            except Exception as exc:  # a bad record must never crash the batch
+                yield rec.failed(f"{stage}: {describe(exc)}")
+                continue
+            if type(value) is Drop:
+                yield rec.dropped(value.reason)
+            else:
+                yield _new(Record, (rec.id, rec.source, value, OK, None, rec.partition_keys))
 
-    return map_records(step, stage)
+    return run

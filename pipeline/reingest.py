@@ -13,7 +13,6 @@ boto3 is imported only when a record is actually re-ingested, and its clients ar
 
 from __future__ import annotations
 
-import random
 import re
 import time
 from collections import Counter
@@ -107,6 +106,13 @@ def client_for(service: str, region: str) -> Any:
     return _CLIENTS[key]
 
 
+def _uniform() -> float:
+    """``random.random()``; random is imported when a retry first needs it, not at cold start."""
+    from random import random
+
+    return random()
+
+
 class Reingester:
     """Sends overflow records back to one stream, in batches within its limits, retrying failed entries."""
 
@@ -124,7 +130,7 @@ class Reingester:
         backoff_base: float = 0.1,
         backoff_cap: float = 5.0,
         sleep: Callable[[float], None] = time.sleep,
-        jitter: Callable[[], float] = random.random,
+        jitter: Callable[[], float] = _uniform,
         problem: str | None = None,
     ) -> None:
         if max_attempts < 1:
