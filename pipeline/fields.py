@@ -14,7 +14,7 @@ from typing import Any
 
 from .records import Record, RecordError
 
-__all__ = ["FIELDS", "epoch_millis", "iso_millis", "table_name"]
+__all__ = ["FIELDS", "TIMES", "epoch_millis", "iso_millis", "table_name"]
 
 Typed = dict[str, Any]
 FieldGetter = Callable[[Mapping[str, Any], Record], Typed | None]
@@ -85,11 +85,29 @@ def _text(value: Any) -> Typed | None:
     return {"S": value} if type(value) is str else None
 
 
-def _creation_time(change: Mapping[str, Any], _rec: Record) -> Typed | None:
+def _creation_millis(change: Mapping[str, Any], _rec: Record) -> int | None:
     value = change["dynamodb"].get("ApproximateCreationDateTime")
-    if value is None:
-        return None
-    return {"S": iso_millis(epoch_millis(value, "ApproximateCreationDateTime"))}
+    return None if value is None else epoch_millis(value, "ApproximateCreationDateTime")
+
+
+def _arrival_millis(_change: Mapping[str, Any], rec: Record) -> int | None:
+    value = rec.source.get("approximateArrivalTimestamp")
+    return None if value is None else epoch_millis(value, "approximateArrivalTimestamp")
+
+
+#: The ``@``-fields that are times, as epoch milliseconds (or None): what partition keys format directly.
+TIMES: dict[str, Callable[[Mapping[str, Any], Record], int | None]] = {
+    "approximateCreationDateTime": _creation_millis,
+    "arrivalTimestamp": _arrival_millis,
+}
+
+
+def _iso(millis: Callable[[Mapping[str, Any], Record], int | None]) -> FieldGetter:
+    def get(change: Mapping[str, Any], rec: Record) -> Typed | None:
+        value = millis(change, rec)
+        return None if value is None else {"S": iso_millis(value)}
+
+    return get
 
 
 def _size_bytes(change: Mapping[str, Any], _rec: Record) -> Typed | None:
@@ -124,13 +142,6 @@ def _sequence_number(change: Mapping[str, Any], rec: Record) -> Typed | None:
     return _text(value)
 
 
-def _arrival(_change: Mapping[str, Any], rec: Record) -> Typed | None:
-    value = rec.source.get("approximateArrivalTimestamp")
-    if value is None:
-        return None
-    return {"S": iso_millis(epoch_millis(value, "approximateArrivalTimestamp"))}
-
-
 #: ``@name`` -> getter. ``@sequenceNumber`` is the DynamoDB Streams sequence number when the change has one
 #: (Streams format), else the Kinesis sequence number of the record that carried it.
 FIELDS: dict[str, FieldGetter] = {
@@ -138,11 +149,11 @@ FIELDS: dict[str, FieldGetter] = {
     "eventID": lambda change, _rec: _text(change.get("eventID")),
     "tableName": lambda change, _rec: _text(table_name(change)),
     "awsRegion": lambda change, _rec: _text(change.get("awsRegion")),
-    "approximateCreationDateTime": _creation_time,
+    "approximateCreationDateTime": _iso(_creation_millis),
     "sizeBytes": _size_bytes,
     "isTtlDelete": _is_ttl_delete,
     "recordId": lambda _change, rec: {"S": rec.id},
     "partitionKey": lambda _change, rec: _text(_kinesis(rec, "partitionKey")),
     "sequenceNumber": _sequence_number,
-    "arrivalTimestamp": _arrival,
+    "arrivalTimestamp": _iso(_arrival_millis),
 }

@@ -8,26 +8,26 @@ as UTC), so one moment always lands in one partition.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
-from datetime import UTC, datetime
+from collections.abc import Iterable, Mapping
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from .attributes import to_text
 from .columns import parse_column, split_specs
-from .fields import epoch_millis
+from .fields import TIMES, epoch_millis
 from .project import pick_image
 from .records import Record, RecordError, Stage, map_records
 
 __all__ = ["PartitionKey", "parse_partition_keys", "with_partition_keys"]
 
 Typed = Mapping[str, Any]
-Formatter = Callable[[Typed], str]
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 class PartitionKey:
     """One ``name=spec[|strftime]`` partition key."""
 
-    __slots__ = ("column", "fmt", "name")
+    __slots__ = ("column", "fmt", "millis", "name")
 
     def __init__(self, text: str) -> None:
         parts = split_specs(text, "=")
@@ -44,6 +44,8 @@ class PartitionKey:
             if "%" not in self.fmt:
                 raise ValueError(f"partition key {text!r}: {self.fmt!r} is not a strftime format")
             datetime(2000, 1, 2, 3, 4, 5, tzinfo=UTC).strftime(self.fmt)  # fails now, not per record
+        # An @-time formatted by strftime is taken as epoch milliseconds, not as the ISO text of its column.
+        self.millis = TIMES.get(self.column.spec[1:]) if self.fmt and self.column.spec.startswith("@") else None
 
     def __repr__(self) -> str:
         fmt = f"|{self.fmt}" if self.fmt else ""
@@ -51,6 +53,8 @@ class PartitionKey:
 
     def value(self, change: Mapping[str, Any], image: Mapping[str, Any], rec: Record) -> str:
         """This key's value for one change; RecordError if it has none."""
+        if self.millis is not None:
+            return _from_millis(self.millis(change, rec), self.name).strftime(self.fmt)
         typed = self.column.get(change, image, rec)
         if typed is None or "NULL" in typed:
             raise RecordError(f"partition key {self.name!r} has no value")
@@ -72,12 +76,17 @@ def _moment(typed: Typed, name: str) -> datetime:
             number = float(typed["N"])
         except ValueError:
             raise RecordError(f"partition key {name!r}: not a number") from None
-        millis = epoch_millis(number, f"partition key {name!r}")
-        try:
-            return datetime.fromtimestamp(millis / 1000, UTC)
-        except (OverflowError, OSError, ValueError):
-            raise RecordError(f"partition key {name!r}: time out of range") from None
+        return _from_millis(epoch_millis(number, f"partition key {name!r}"), name)
     raise RecordError(f"partition key {name!r}: not a time (S or N)")
+
+
+def _from_millis(millis: int | None, name: str) -> datetime:
+    if millis is None:
+        raise RecordError(f"partition key {name!r} has no value")
+    try:
+        return _EPOCH + timedelta(milliseconds=millis)
+    except OverflowError:
+        raise RecordError(f"partition key {name!r}: time out of range") from None
 
 
 def parse_partition_keys(specs: str | Iterable[str | PartitionKey]) -> tuple[PartitionKey, ...]:

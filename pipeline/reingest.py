@@ -17,7 +17,6 @@ import re
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
 from .records import DROPPED, OVER_BUDGET, Record, Stage, as_record
@@ -72,16 +71,18 @@ class ReingestError(RuntimeError):
     """Some records could not be re-ingested: the invocation must fail so that Firehose retries it."""
 
 
-@dataclass
 class ReingestStats:
     """What re-ingestion did in one invocation (for the summary log line)."""
 
-    records: int = 0
-    bytes: int = 0
-    calls: int = 0
-    attempts: int = 0
-    retried_entries: int = 0
-    error_codes: Counter[str] = field(default_factory=Counter)
+    __slots__ = ("attempts", "bytes", "calls", "error_codes", "records", "retried_entries")
+
+    def __init__(self) -> None:
+        self.records = self.bytes = self.calls = self.attempts = self.retried_entries = 0
+        self.error_codes: Counter[str] = Counter()
+
+    def __repr__(self) -> str:
+        counts = ", ".join(f"{name}={getattr(self, name)!r}" for name in self.__slots__)
+        return f"ReingestStats({counts})"
 
 
 _CLIENTS: dict[tuple[str, str, str | None], Any] = {}

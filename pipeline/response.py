@@ -5,7 +5,6 @@ from __future__ import annotations
 from binascii import b2a_base64
 from collections import Counter
 from collections.abc import Iterable
-from dataclasses import dataclass, field
 from typing import Any
 
 from .records import FAILED, OK, Record, as_record
@@ -13,15 +12,20 @@ from .records import FAILED, OK, Record, as_record
 __all__ = ["Summary", "respond"]
 
 
-@dataclass
 class Summary:
     """Counts for the invocation's summary log line; failures keep ids and reasons, never contents."""
 
-    results: Counter[str] = field(default_factory=Counter)
-    reasons: Counter[str] = field(default_factory=Counter)
-    bytes_out: int = 0
-    failures: list[tuple[str, str]] = field(default_factory=list)
-    max_failures_kept: int = 50
+    __slots__ = ("bytes_out", "failures", "max_failures_kept", "reasons", "results")
+
+    def __init__(self, max_failures_kept: int = 50) -> None:
+        self.results: Counter[str] = Counter()
+        self.reasons: Counter[str] = Counter()
+        self.bytes_out = 0
+        self.failures: list[tuple[str, str]] = []
+        self.max_failures_kept = max_failures_kept
+
+    def __repr__(self) -> str:
+        return f"Summary(results={dict(self.results)}, bytes_out={self.bytes_out}, reasons={dict(self.reasons)})"
 
     def count(self, rec: Record) -> None:
         """Count one answered record."""

@@ -317,3 +317,17 @@ def test_encode_refuses_unknown_formats_and_tsv_null_with_tabs():
 def test_encode_fails_text_that_is_not_valid_unicode():
     rec = one(encode("csv"), Record("r", {}, ({"s": {"S": "\ud800"}},)))
     assert (rec.result, rec.reason) == ("ProcessingFailed", "encode: not valid UTF-8 text (UnicodeEncodeError)")
+
+
+def test_time_partition_keys_from_fields_out_of_range_or_missing_fail_the_record():
+    far = change(new={})
+    far["dynamodb"]["ApproximateCreationDateTime"] = 10**17 * 9  # microseconds, year 30,000
+    rec = one(with_partition_keys("d=@approximateCreationDateTime|%Y"), Record("r", {}, (far,)))
+    assert rec.reason == "partition_keys: partition key 'd': time out of range"
+    rec = one(with_partition_keys("d=@arrivalTimestamp|%Y"), Record("r", {}, (change(new={}),)))
+    assert rec.reason == "partition_keys: partition key 'd' has no value"
+    rec = one(
+        with_partition_keys("d=@arrivalTimestamp|%Y-%m-%dT%H:%M:%S.%f"),
+        Record("r", {"approximateArrivalTimestamp": 1_700_000_000_123}, (change(new={}),)),
+    )
+    assert rec.partition_keys == {"d": "2023-11-14T22:13:20.123000"}
