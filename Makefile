@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 PYTEST_ARGS ?=
 
-.PHONY: demo test lint bench clean
+.PHONY: demo test lint bench package local clean
 
 $(BIN)/python:
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11+ is needed: make PYTHON=python3.11 ...")'
@@ -22,9 +22,11 @@ $(VENV)/.test: $(VENV)/.runtime
 demo: $(VENV)/.runtime  ## run the bundled cities event through the handler
 	$(BIN)/python -m pipeline demo
 
-.PHONY: package
 package: $(VENV)/.runtime  ## dist/lambda.zip for Lambda: handler.py, pipeline/ and toolz (the runtime has boto3)
 	$(BIN)/python deploy/package.py dist/lambda.zip
+
+local: $(VENV)/.test  ## the whole path on a moto server it starts: DynamoDB -> Kinesis -> run-local + handler -> S3
+	$(BIN)/python -m pipeline sandbox
 
 lint: $(VENV)/.test
 	$(BIN)/ruff check .
@@ -38,7 +40,3 @@ bench: $(VENV)/.test  ## the benchmark suite (a few minutes); writes benchmarks/
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info .pytest_cache .hypothesis .ruff_cache .benchmarks
-
-.PHONY: local
-local: $(VENV)/.test  ## the whole path on a moto server it starts: DynamoDB -> Kinesis -> run-local + handler -> S3
-	$(BIN)/python -m pipeline sandbox
