@@ -31,7 +31,7 @@ from .runner import Settings, local_handler, run_local
 from .sources import KinesisSource
 from .storage import Folder, S3Prefix
 
-__all__ = ["SANDBOX_ENV", "add_sandbox"]
+__all__ = ["SANDBOX_ENV", "add_sandbox", "create_path"]
 
 TABLE, STREAM, BUCKET, REGION = "orders", "orders-changes", "local-lake", "eu-west-1"
 SANDBOX_ENV = {
@@ -65,22 +65,32 @@ def _write_changes(ddb: Any, items: int) -> str:
     return f"wrote {inserted:,} items, modified {modified:,}, deleted {deleted:,}"
 
 
-def _create(url: str) -> tuple[Any, Any, Any, str]:
-    os.environ.update(AWS_ENDPOINT_URL=url, AWS_DEFAULT_REGION=REGION, AWS_REGION=REGION)
-    os.environ.update(AWS_ACCESS_KEY_ID="sandbox", AWS_SECRET_ACCESS_KEY="sandbox", AWS_SESSION_TOKEN="sandbox")
-    for name in ("AWS_PROFILE", "AWS_CONFIG_FILE", "AWS_SHARED_CREDENTIALS_FILE"):
-        os.environ.pop(name, None)
-    ddb, kinesis, s3 = (client_for(service, REGION) for service in ("dynamodb", "kinesis", "s3"))
-    table = ddb.create_table(
-        TableName=TABLE,
+def create_path(
+    ddb: Any, kinesis: Any, s3: Any, *, table: str, stream: str, bucket: str, region: str
+) -> tuple[str, str]:
+    """The resources of the whole path: a table keyed by ``id`` with a NEW_AND_OLD_IMAGES stream, a Kinesis
+    stream of two shards and a bucket. Returns the table's stream ARN and the Kinesis stream's ARN."""
+    created = ddb.create_table(
+        TableName=table,
         KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
         AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
         BillingMode="PAY_PER_REQUEST",
         StreamSpecification={"StreamEnabled": True, "StreamViewType": "NEW_AND_OLD_IMAGES"},
     )["TableDescription"]
-    kinesis.create_stream(StreamName=STREAM, ShardCount=2)
-    s3.create_bucket(Bucket=BUCKET, CreateBucketConfiguration={"LocationConstraint": REGION})
-    return ddb, kinesis, s3, table["LatestStreamArn"]
+    kinesis.create_stream(StreamName=stream, ShardCount=2)
+    s3.create_bucket(Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": region})
+    summary = kinesis.describe_stream_summary(StreamName=stream)["StreamDescriptionSummary"]
+    return created["LatestStreamArn"], summary["StreamARN"]
+
+
+def _create(url: str) -> tuple[Any, Any, Any, str, str]:
+    os.environ.update(AWS_ENDPOINT_URL=url, AWS_DEFAULT_REGION=REGION, AWS_REGION=REGION)
+    os.environ.update(AWS_ACCESS_KEY_ID="sandbox", AWS_SECRET_ACCESS_KEY="sandbox", AWS_SESSION_TOKEN="sandbox")
+    for name in ("AWS_PROFILE", "AWS_CONFIG_FILE", "AWS_SHARED_CREDENTIALS_FILE"):
+        os.environ.pop(name, None)
+    ddb, kinesis, s3 = (client_for(service, REGION) for service in ("dynamodb", "kinesis", "s3"))
+    arns = create_path(ddb, kinesis, s3, table=TABLE, stream=STREAM, bucket=BUCKET, region=REGION)
+    return ddb, kinesis, s3, *arns
 
 
 def _read_back(lake: S3Prefix) -> Iterator[tuple[str, list[list[str]] | list[FailedRecord]]]:
@@ -109,11 +119,10 @@ def _sandbox(args: argparse.Namespace) -> int:
 
 def _run(args: argparse.Namespace, url: str) -> int:
     print(f"moto server on {url} (started by this command, stopped when it ends)")
-    ddb, kinesis, s3, table_stream = _create(url)
+    ddb, kinesis, s3, table_stream, stream_arn = _create(url)
     print(f"1. table {TABLE!r} with a NEW_AND_OLD_IMAGES stream, Kinesis stream {STREAM!r}, bucket {BUCKET!r}")
     done = _write_changes(ddb, args.items)
     junk = [b"not json", b"Hello World"]
-    stream_arn = kinesis.describe_stream_summary(StreamName=STREAM)["StreamDescriptionSummary"]["StreamARN"]
     forwarded = forward(client_for("dynamodbstreams", REGION), kinesis, table_stream, stream_arn)
     for n, data in enumerate(junk):
         kinesis.put_record(StreamARN=stream_arn, Data=data, PartitionKey=f"junk-{n}")

@@ -19,6 +19,7 @@ from pipeline import Config
 from pipeline.delivery import Destination
 from pipeline.forward import forward
 from pipeline.runner import Settings, local_handler, run_local
+from pipeline.sandbox import create_path
 from pipeline.sources import KinesisSource
 from pipeline.storage import S3Prefix
 
@@ -86,19 +87,12 @@ def write_changes(ddb) -> list[tuple[str, ...]]:
 
 def test_whole_path_dynamodb_to_s3_with_two_reingest_responses_lost_at_the_edge(aws, monkeypatch):
     ddb, kinesis, s3 = aws.client("dynamodb"), aws.client("kinesis"), aws.client("s3")
-    table = ddb.create_table(
-        TableName=TABLE,
-        KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
-        AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
-        BillingMode="PAY_PER_REQUEST",
-        StreamSpecification={"StreamEnabled": True, "StreamViewType": "NEW_AND_OLD_IMAGES"},
-    )["TableDescription"]
-    kinesis.create_stream(StreamName=STREAM, ShardCount=2)
-    stream_arn = kinesis.describe_stream_summary(StreamName=STREAM)["StreamDescriptionSummary"]["StreamARN"]
-    s3.create_bucket(Bucket=BUCKET, CreateBucketConfiguration={"LocationConstraint": aws.region})
+    table_stream, stream_arn = create_path(
+        ddb, kinesis, s3, table=TABLE, stream=STREAM, bucket=BUCKET, region=aws.region
+    )
 
     expected = write_changes(ddb)
-    forwarded = forward(aws.client("dynamodbstreams"), kinesis, table["LatestStreamArn"], stream_arn)
+    forwarded = forward(aws.client("dynamodbstreams"), kinesis, table_stream, stream_arn)
     assert forwarded == len(expected) + 1  # and the huge item's INSERT
     for n, junk in enumerate(JUNK):
         kinesis.put_record(StreamARN=stream_arn, Data=junk, PartitionKey=f"junk-{n}")
