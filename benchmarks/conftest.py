@@ -15,8 +15,8 @@ from typing import Any
 
 import pytest
 
-from pipeline.generate import generate_event, parse_size
 from pipeline.logs import configure_logging, logger
+from pipeline.tools.generate import generate_event, parse_size
 
 from .report import SIZES, Results, machine, render
 

@@ -249,7 +249,7 @@ def render(results: Results, *, host: str, when: datetime | None = None) -> str:
             "Every ratio is to the floor on the same event in the same run: the floor runs just before each",
             "round, and the ratio is the median of the rounds' ratios, steadier than comparing times taken",
             "minutes apart on a shared machine. Events come from the project's generator",
-            "(`pipeline.generate.generate_event`, seed 0, about 10 % awkward records). The csv columns:",
+            "(`pipeline.tools.generate.generate_event`, seed 0, about 10 % awkward records). The csv columns:",
             f"`{CSV_COLUMNS}`; jsonl writes the whole image.",
             "",
             "## Targets",

@@ -14,9 +14,9 @@ import orjson
 import pytest
 
 from pipeline import LAMBDA_RESPONSE_LIMIT, Config, make_handler
+from pipeline.local.memory import MemoryStreams
 from pipeline.parse import default_loads
 from pipeline.reingest import to_source
-from pipeline.testing import MemoryStreams
 
 from .report import BUDGETS, SIZES, SOURCES, EventInfo, Split, Timing
 from .variants import VARIANTS, floor, json_size, lowered_budget, over_boundary_handler

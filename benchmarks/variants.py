@@ -13,8 +13,8 @@ from collections.abc import Callable, Mapping
 from typing import Any, NamedTuple
 
 from pipeline import Config, make_handler
+from pipeline.local.memory import MemoryStreams
 from pipeline.reingest import Reingester, to_source
-from pipeline.testing import MemoryStreams
 
 __all__ = [
     "CSV_COLUMNS",

@@ -8,10 +8,17 @@ A notebook can use the stages on their own, on Firehose records or on plain chan
     ...           "NewImage": {"key": {"N": "1"}, "name": {"S": "Zürich"}}}}
     >>> [r.value for r in pipe([change], keep_events({"INSERT"}), project("key,name"), encode("csv"))]
     [b'1,Z\\xc3\\xbcrich\\n']
+
+The companions live in subpackages and are imported only when used: ``athena_ddl`` and ``from_export``
+(from ``pipeline.tools``) are reached through this package lazily, so ``import handler`` loads none of them.
 """
 
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
 from .app import InvalidEvent, firehose_records, make_handler, stages
-from .athena import athena_ddl
 from .attributes import json_number, to_json, to_text
 from .budget import LAMBDA_RESPONSE_LIMIT, BudgetError, entry_size, within_budget
 from .columns import Column, parse_column, parse_columns
@@ -19,7 +26,6 @@ from .config import Config, ConfigError
 from .decode import decode
 from .encode import FORMATS, csv_line, encode, json_line, tsv_line
 from .events import keep_events
-from .export import from_export
 from .fields import FIELDS
 from .parse import EVENT_NAMES, check_change, parse
 from .partitions import parse_partition_keys, with_partition_keys
@@ -91,3 +97,12 @@ __all__ = [
     "with_partition_keys",
     "within_budget",
 ]
+
+_LAZY = {"athena_ddl": "pipeline.tools.athena", "from_export": "pipeline.tools.export"}
+
+
+def __getattr__(name: str) -> Any:
+    """Companion names (``athena_ddl``, ``from_export``) imported on first use, off the handler's import path."""
+    if name in _LAZY:
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'pipeline' has no attribute {name!r}")

@@ -17,8 +17,8 @@ from typing import Any
 import pytest
 
 from pipeline import Config, make_handler
-from pipeline.cli import LocalContext
-from pipeline.contract import contract_problems
+from pipeline.local.context import LocalContext
+from pipeline.local.contract import contract_problems
 
 FIXTURES = Path(__file__).parent / "fixtures"
 PEER_EVENTS = FIXTURES / "peer-events"

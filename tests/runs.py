@@ -9,12 +9,12 @@ import random
 from pathlib import Path
 
 from pipeline import Config
-from pipeline.delivery import Destination
-from pipeline.errors_output import FailedRecord, read_error_object
-from pipeline.generate import change_record
-from pipeline.runner import Settings, local_handler, run_local
-from pipeline.sources import FileSource
-from pipeline.storage import Folder, Store
+from pipeline.local.runner import Settings, local_handler, run_local
+from pipeline.local.sources import FileSource
+from pipeline.sinks.delivery import Destination
+from pipeline.sinks.errors_output import FailedRecord, read_error_object
+from pipeline.sinks.storage import Folder, Store
+from pipeline.tools.generate import change_record
 
 COLUMNS = "event=@eventName,id,amount,customer,note,eventID=@eventID"
 

@@ -10,7 +10,7 @@ import pytest
 from conftest import firehose_event
 
 from pipeline.cli import main
-from pipeline.generate import generate_event
+from pipeline.tools.generate import generate_event
 
 
 def test_demo_prints_the_csv_and_the_summary(capsys):

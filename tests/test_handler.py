@@ -11,7 +11,7 @@ import pytest
 from conftest import csv_rows, firehose_event, handler_for, results, run
 
 from pipeline import InvalidEvent
-from pipeline.cli import LocalContext
+from pipeline.local.context import LocalContext
 
 SECRET = "SECRET-4111-1111-1111-1111"
 

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from conftest import outputs, run
 
-from pipeline.contract import contract_problems
+from pipeline.local.contract import contract_problems
 
 ROOT = Path(__file__).resolve().parent.parent
 ENV = {"PIPELINE_COLUMNS": "event=@eventName,key,name,population,ttl=@isTtlDelete"}

@@ -8,7 +8,7 @@ import json
 import pytest
 from conftest import PEER_EVENTS, csv_rows, firehose_event, load_fixture, outputs, results, run
 
-from pipeline.contract import contract_problems
+from pipeline.local.contract import contract_problems
 
 FIREHOSE_EVENTS = sorted(
     p.name for p in PEER_EVENTS.glob("*.json") if b'"records"' in p.read_bytes() and "response" not in p.name

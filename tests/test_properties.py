@@ -19,10 +19,10 @@ from hypothesis import strategies as st
 
 from pipeline import BudgetError, Config, make_handler
 from pipeline.budget import response_floor
-from pipeline.cli import LocalContext
-from pipeline.contract import contract_problems
+from pipeline.local.context import LocalContext
+from pipeline.local.contract import contract_problems
+from pipeline.local.memory import MemoryStreams
 from pipeline.reingest import to_source
-from pipeline.testing import MemoryStreams
 
 settings.register_profile("ci", deadline=None, suppress_health_check=[HealthCheck.too_slow])
 settings.load_profile("ci")

@@ -14,10 +14,10 @@ import pytest
 from conftest import firehose_event, handler_for, results
 
 from pipeline import Config, ReingestError, make_handler
-from pipeline.cli import LocalContext
-from pipeline.contract import contract_problems
+from pipeline.local.context import LocalContext
+from pipeline.local.contract import contract_problems
+from pipeline.local.memory import MemoryStreams
 from pipeline.reingest import FIREHOSE, KINESIS, Reingester, client_for, to_source
-from pipeline.testing import MemoryStreams
 
 REGION = "eu-west-1"
 STREAM_ARN = "arn:aws:kinesis:eu-west-1:123456789012:stream/source"

@@ -1,171 +1,36 @@
-"""``python -m pipeline``: try the handler locally.
+"""``python -m pipeline``: the command line, a thin layer over the package; nothing imports it.
 
-* ``demo``: run the bundled ``cities`` event through the handler, print the CSV and a summary.
-* ``transform EVENT.json``: run the handler on a Firehose event file; print the response or, with
-  ``--decode``, the decoded output lines.
-* ``generate-event``: write a realistic Firehose event of DynamoDB changes of a requested size.
+Each subcommand is registered by the module here named for it:
+
+* ``handler``: ``demo`` (the bundled ``cities`` event), ``transform EVENT.json``, ``generate-event``.
+* ``athena``: ``athena-ddl``, the table over the output.
+* ``local``: ``run-local``, a local Firehose.
+* ``redrive``: ``redrive``, failed records through the pipeline again.
+* ``sandbox``: ``sandbox``, the whole path on a moto server.
 """
 
 from __future__ import annotations
 
 import argparse
-import base64
-import io
-import json
-import logging
-import os
 import sys
-import time
-import uuid
-from collections import Counter
-from collections.abc import Mapping, Sequence
-from importlib import resources
-from pathlib import Path
-from typing import Any, TextIO
+from collections.abc import Sequence
 
-from .app import make_handler
+from ..config import ConfigError
 from .athena import add_athena_command
-from .config import VARIABLES, Config, ConfigError
-from .generate import SOURCES, generate_event, parse_size
-from .logs import configure_logging
+from .handler import add_handler_commands
+from .local import add_run_local
 from .redrive import add_redrive
-from .runner import add_run_local
 from .sandbox import add_sandbox
 
-__all__ = ["DEMO_ENV", "LocalContext", "main"]
-
-DEMO_ENV = {"PIPELINE_COLUMNS": "event=@eventName,key,name,population,date_mod,ttl=@isTtlDelete"}
-_FLAGS = {  # flag -> variable: flags override the environment
-    "columns": "PIPELINE_COLUMNS",
-    "events": "PIPELINE_EVENTS",
-    "image": "PIPELINE_IMAGE",
-    "format": "PIPELINE_FORMAT",
-    "null": "PIPELINE_NULL",
-    "partition_keys": "PIPELINE_PARTITION_KEYS",
-    "max_response_bytes": "PIPELINE_MAX_RESPONSE_BYTES",
-    "reingest": "PIPELINE_REINGEST",
-}
-
-
-class LocalContext:
-    """A stand-in for the Lambda context: a request id and a clock counting down from *timeout_ms*."""
-
-    def __init__(self, timeout_ms: int = 300_000, function_name: str = "local-transform") -> None:
-        self.aws_request_id = str(uuid.uuid4())
-        self.function_name = function_name
-        self.invoked_function_arn = f"arn:aws:lambda:local:000000000000:function:{function_name}"
-        self._deadline = time.monotonic() + timeout_ms / 1000
-
-    def get_remaining_time_in_millis(self) -> int:
-        """Milliseconds left before the invocation would time out."""
-        return max(0, int((self._deadline - time.monotonic()) * 1000))
-
-
-def _config(args: argparse.Namespace, base: Mapping[str, str]) -> Config:
-    env = dict(base)
-    for flag, variable in _FLAGS.items():
-        value = getattr(args, flag, None)
-        if value is not None:
-            env[variable] = value
-    return Config.from_env(env)
-
-
-def _load_event(path: str) -> Any:
-    raw = sys.stdin.buffer.read() if path == "-" else Path(path).read_bytes()
-    try:
-        return json.loads(raw.decode("utf-8-sig"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise SystemExit(f"{path}: not a JSON file ({exc})") from None
-
-
-def _print_lines(response: Mapping[str, Any], out: TextIO) -> None:
-    for entry in response["records"]:
-        if entry["result"] == "Ok":
-            out.write(base64.b64decode(entry["data"]).decode("utf-8"))
-
-
-def _print_summary(response: Mapping[str, Any], out: TextIO) -> None:
-    results = Counter(entry["result"] for entry in response["records"])
-    size = len(json.dumps(response))
-    out.write(
-        f"\n{len(response['records'])} records: {results['Ok']} Ok, {results['Dropped']} Dropped, "
-        f"{results['ProcessingFailed']} ProcessingFailed; response {size:,} bytes\n"
-    )
-
-
-def _demo(args: argparse.Namespace) -> int:
-    event = json.loads(resources.files("pipeline").joinpath("samples/cities.json").read_text("utf-8"))
-    env = {**DEMO_ENV, "PIPELINE_FORMAT": args.format}
-    logs = io.StringIO()
-    configure_logging(logging.INFO, logs)
-    response = make_handler(Config.from_env(env))(event, LocalContext())
-    print("# The bundled event: changes to a 'cities' table from a Kinesis data stream, and one junk record.")
-    print(f"# Configuration: {' '.join(f'{k}={v}' for k, v in env.items())}")
-    print(f"# Output ({args.format}), as Firehose will write it to S3:\n")
-    _print_lines(response, sys.stdout)
-    _print_summary(response, sys.stdout)
-    for line in logs.getvalue().splitlines():
-        entry = json.loads(line)
-        if entry["message"] == "record failed":
-            print(f"  ProcessingFailed {entry['recordId']}: {entry['reason']}")
-        elif entry["message"] == "summary":
-            print(f"\nThe handler's summary log line:\n{line}")
-    return 0
-
-
-def _transform(args: argparse.Namespace) -> int:
-    env = dict(os.environ)
-    env.setdefault("PIPELINE_REINGEST", "off")  # a local run never writes to a real stream unless asked
-    config = _config(args, env)
-    configure_logging(config.log_level, sys.stderr)
-    event = _load_event(args.event)
-    response = make_handler(config)(event, LocalContext())
-    if args.decode:
-        _print_lines(response, sys.stdout)
-        _print_summary(response, sys.stderr)
-    else:
-        json.dump(response, sys.stdout, indent=2)
-        sys.stdout.write("\n")
-    return 0
-
-
-def _generate(args: argparse.Namespace) -> int:
-    event = generate_event(parse_size(args.size), args.source, awkward=args.awkward, seed=args.seed)
-    text = json.dumps(event)
-    if args.output == "-":
-        sys.stdout.write(text)
-    else:
-        Path(args.output).write_text(text, "utf-8")
-    print(f"{len(event['records'])} records, {len(text):,} bytes of JSON -> {args.output}", file=sys.stderr)
-    return 0
+__all__ = ["main"]
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m pipeline", description=__doc__.split("\n\n")[0])
-    commands = parser.add_subparsers(dest="command", required=True)
-    demo = commands.add_parser("demo", help="run the bundled cities event through the handler")
-    demo.add_argument("--format", choices=("csv", "tsv", "jsonl"), default="csv")
-    demo.set_defaults(run=_demo)
-
-    transform = commands.add_parser(
-        "transform",
-        help="run the handler on a Firehose event file",
-        description="Configuration comes from the PIPELINE_* environment variables; flags override them. "
-        "Re-ingestion is off unless --reingest on (or PIPELINE_REINGEST=on) is given.",
+    parser = argparse.ArgumentParser(
+        prog="python -m pipeline", description="Firehose transformation for DynamoDB change data."
     )
-    transform.add_argument("event", help="a Firehose transformation event (JSON file, or - for stdin)")
-    transform.add_argument("--decode", action="store_true", help="print the decoded output lines")
-    for flag, variable in _FLAGS.items():
-        transform.add_argument(f"--{flag.replace('_', '-')}", help=f"{variable}: {VARIABLES[variable][1]}")
-    transform.set_defaults(run=_transform)
-
-    generate = commands.add_parser("generate-event", help="write a realistic Firehose event of DynamoDB changes")
-    generate.add_argument("--size", default="1MB", help="at most this much JSON: 1MB, 3MB, 6MiB ... (default 1MB)")
-    generate.add_argument("--source", choices=SOURCES, default="kinesis", help="how the changes reach Firehose")
-    generate.add_argument("--awkward", type=float, default=0.1, help="share of records with awkward values")
-    generate.add_argument("--seed", type=int, default=0)
-    generate.add_argument("-o", "--output", default="-", help="file to write (default: stdout)")
-    generate.set_defaults(run=_generate)
+    commands = parser.add_subparsers(dest="command", required=True)
+    add_handler_commands(commands)
     add_athena_command(commands)
     add_run_local(commands)
     add_redrive(commands)

@@ -11,8 +11,8 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from .budget import LAMBDA_RESPONSE_LIMIT
-from .records import OK, RESULTS
+from ..budget import LAMBDA_RESPONSE_LIMIT
+from ..records import OK, RESULTS
 
 __all__ = ["contract_problems"]
 

@@ -9,14 +9,14 @@ put with the item's key as the partition key, so that one item's changes stay in
 from __future__ import annotations
 
 import base64
-import hashlib
 import json
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-from .fields import table_name
+from ..fields import table_name
+from ..sinks.streams import item_key
 
-__all__ = ["forward", "item_key", "kinesis_format", "table_changes"]
+__all__ = ["forward", "kinesis_format", "table_changes"]
 
 
 def _millis(moment: Any) -> int:
@@ -57,20 +57,6 @@ def _json(value: Any) -> Any:
     if isinstance(value, bytes | bytearray):  # boto3 gives B and BS values as bytes: JSON carries them as base64
         return base64.b64encode(value).decode("ascii")
     raise TypeError(f"{type(value).__name__} is not JSON serialisable")
-
-
-def item_key(keys: Mapping[str, Any]) -> str:
-    """The partition key for an item: its key values joined by ``|`` (an MD5 hex digest if over 256 characters).
-
-    >>> item_key({"id": {"S": "order-1"}}), item_key({"pk": {"S": "a"}, "sk": {"N": "7"}})
-    ('order-1', 'a|7')
-    """
-    parts = []
-    for name in sorted(keys):
-        (value,) = keys[name].values()
-        parts.append(_json(value) if isinstance(value, bytes | bytearray) else str(value))
-    text = "|".join(parts)
-    return text if 1 <= len(text) <= 256 else hashlib.md5(text.encode()).hexdigest().upper()
 
 
 def table_changes(streams: Any, stream_arn: str) -> Iterator[dict[str, Any]]:

@@ -5,7 +5,7 @@ It does what Firehose does with a transformation Lambda, in process:
 1. reads the source and buffers records like Firehose's processor (size hint 0.2 to 3 MB, interval);
 2. invokes the handler with a Firehose event (fresh ``invocationId`` per attempt, ``LocalContext``), retrying a
    failed invocation (an exception, or a response over Lambda's 6 MB) up to ``retries`` times;
-3. judges each response as Firehose does (:mod:`pipeline.verdict`): a response it would reject
+3. judges each response as Firehose does (:mod:`pipeline.local.verdict`): a response it would reject
    (missing, duplicated or unknown recordIds, an invalid result or data) sends the whole batch to the error
    output, as do invocations that still fail after the retries;
 4. writes ``Ok`` data under the prefix (dynamic partitions from ``metadata.partitionKeys``) and
@@ -19,31 +19,26 @@ twice (Firehose's at-least-once delivery, which the handler's README documents).
 
 from __future__ import annotations
 
-import argparse
 import binascii
-import os
-import sys
 import time
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, NamedTuple, TextIO
 
-from .app import Handler, make_handler
-from .budget import LAMBDA_RESPONSE_LIMIT
-from .config import Config
-from .delivery import Delivered, Destination, deliver, deliver_failed
-from .errors_output import FailedRecord
-from .generate import parse_size
-from .logs import configure_logging
-from .prefixes import DEFAULT_ERROR_PREFIX, DEFAULT_PREFIX
-from .records import FAILED, OK
-from .reingest import Reingester, to_source
-from .sources import FileSource, KinesisSource, Source
-from .storage import open_store, region
+from ..app import Handler, make_handler
+from ..budget import LAMBDA_RESPONSE_LIMIT
+from ..config import Config
+from ..records import FAILED, OK
+from ..reingest import Reingester, to_source
+from ..sinks.delivery import Delivered, Destination, deliver, deliver_failed
+from ..sinks.errors_output import FailedRecord
+from ..sinks.storage import region
+from .context import LocalContext
+from .sources import Source
 from .verdict import FUNCTION_FAILED, verdict
 
-__all__ = ["Settings", "Tally", "add_run_local", "local_handler", "run_local"]
+__all__ = ["Settings", "Tally", "local_handler", "run_local"]
 
 
 @dataclass(frozen=True)
@@ -141,8 +136,6 @@ class _Run:
     ) -> None:
         self.source, self.handler, self.dest, self.settings = source, handler, dest, settings
         self.reingested, self.progress, self.prefix_keys = reingested, progress, prefix_keys
-        from .cli import LocalContext  # noqa: PLC0415 - not at the top: the CLI imports this module
-
         self.context = LocalContext
         self.tally, self._dangling = Tally(), False
         account = source.stream_arn.split(":")[4] if source.stream_arn else "000000000000"
@@ -262,48 +255,3 @@ def run_local(
         source, handler, dest, settings or Settings(), reingested=reingested, progress=progress, prefix_keys=prefix_keys
     )
     return run.run(clock, sleep)
-
-
-def _run_local(args: argparse.Namespace) -> int:
-    env = dict(os.environ)
-    env.setdefault("LOG_LEVEL", "WARNING")  # the progress line says how it goes; failures are still logged
-    config = Config.from_env(env)
-    configure_logging(config.log_level, sys.stderr)
-    settings = Settings(
-        buffer_bytes=parse_size(args.buffer_size),
-        buffer_seconds=args.buffer_interval,
-        retries=args.retries,
-        follow=args.follow,
-    )
-    source: Source = FileSource(args.file) if args.file else KinesisSource(args.stream, start=args.start.upper())
-    handler, reingested = local_handler(config, source)
-    dest = Destination(open_store(args.to), args.prefix, args.error_prefix, args.name)
-    keys = frozenset(k.name for k in config.partition_keys)
-    try:
-        run_local(source, handler, dest, settings, reingested=reingested, partition_keys=keys, progress=sys.stderr)
-    except KeyboardInterrupt:
-        print("\nstopped", file=sys.stderr)
-    return 0
-
-
-def add_run_local(commands: Any) -> None:
-    """Register ``run-local`` on the CLI's subcommands."""
-    parser = commands.add_parser(
-        "run-local",
-        help="a local Firehose: Kinesis stream or file -> handler -> S3 or a folder",
-        description="Runs the handler the way Firehose does, configured by the same PIPELINE_* variables. "
-        "Reads until the source is drained (re-ingested records included), unless --follow.",
-    )
-    where = parser.add_mutually_exclusive_group(required=True)
-    where.add_argument("--stream", help="Kinesis stream name or ARN to read")
-    where.add_argument("--file", help="file of change records (JSON Lines, {'Records': [...]}, or a Firehose event)")
-    parser.add_argument("--to", required=True, help="s3://bucket[/base/] or a local folder")
-    parser.add_argument("--prefix", default=DEFAULT_PREFIX, help=f"S3 prefix for Ok data (default {DEFAULT_PREFIX})")
-    parser.add_argument("--error-prefix", default=DEFAULT_ERROR_PREFIX, help="S3 prefix for failed records")
-    parser.add_argument("--buffer-size", default="1MB", help="buffer size hint, 0.2MB to 3MB (default 1MB)")
-    parser.add_argument("--buffer-interval", type=float, default=60.0, help="buffer interval in s (default 60)")
-    parser.add_argument("--retries", type=int, default=3, help="retries of a failed invocation (default 3)")
-    parser.add_argument("--start", choices=("trim_horizon", "latest"), default="trim_horizon")
-    parser.add_argument("--follow", action="store_true", help="keep reading after the source is drained")
-    parser.add_argument("--name", default="local-firehose", help="delivery stream name (in ARNs and object names)")
-    parser.set_defaults(run=_run_local)

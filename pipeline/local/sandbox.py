@@ -9,10 +9,8 @@ whatever the environment says: nothing can reach an AWS account. Needs ``moto[se
 
 from __future__ import annotations
 
-import argparse
 import csv
 import io
-import logging
 import os
 import sys
 import tempfile
@@ -20,18 +18,18 @@ from collections import Counter
 from collections.abc import Iterator
 from typing import Any
 
-from .config import Config
-from .delivery import Destination
-from .errors_output import FailedRecord, read_error_object
+from ..config import Config
+from ..logs import configure_logging
+from ..reingest import client_for
+from ..sinks.delivery import Destination
+from ..sinks.errors_output import FailedRecord, read_error_object
+from ..sinks.storage import Folder, S3Prefix
+from ..tools.redrive import redrive, to_store
 from .forward import forward
-from .logs import configure_logging
-from .redrive import redrive, to_store
-from .reingest import client_for
 from .runner import Settings, local_handler, run_local
 from .sources import KinesisSource
-from .storage import Folder, S3Prefix
 
-__all__ = ["SANDBOX_ENV", "add_sandbox", "create_path"]
+__all__ = ["SANDBOX_ENV", "create_path", "run_sandbox"]
 
 TABLE, STREAM, BUCKET, REGION = "orders", "orders-changes", "local-lake", "eu-west-1"
 SANDBOX_ENV = {
@@ -102,26 +100,12 @@ def _read_back(lake: S3Prefix) -> Iterator[tuple[str, list[list[str]] | list[Fai
             yield key, list(csv.reader(io.StringIO(body.decode("utf-8"), newline="")))
 
 
-def _sandbox(args: argparse.Namespace) -> int:
-    try:
-        from moto.server import ThreadedMotoServer  # noqa: PLC0415 - a test dependency, needed by this command only
-    except ImportError:
-        raise SystemExit("the sandbox needs moto's server: pip install -e '.[test]' (make local does it)") from None
-    logging.getLogger("werkzeug").setLevel(logging.ERROR)  # moto's server logs every request
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    try:
-        host, port = server.get_host_and_port()
-        return _run(args, f"http://{host}:{port}")
-    finally:
-        server.stop()
-
-
-def _run(args: argparse.Namespace, url: str) -> int:
+def run_sandbox(url: str, *, items: int, budget: int, out: str | None = None) -> int:
+    """Run the whole path on the moto server at *url*, printing each step; 0 if every change arrived."""
     print(f"moto server on {url} (started by this command, stopped when it ends)")
     ddb, kinesis, s3, table_stream, stream_arn = _create(url)
     print(f"1. table {TABLE!r} with a NEW_AND_OLD_IMAGES stream, Kinesis stream {STREAM!r}, bucket {BUCKET!r}")
-    done = _write_changes(ddb, args.items)
+    done = _write_changes(ddb, items)
     junk = [b"not json", b"Hello World"]
     forwarded = forward(client_for("dynamodbstreams", REGION), kinesis, table_stream, stream_arn)
     for n, data in enumerate(junk):
@@ -129,7 +113,7 @@ def _run(args: argparse.Namespace, url: str) -> int:
     print(f"2. {done}; forwarded the {forwarded:,} change records from DynamoDB Streams")
     print(f"   into Kinesis, and put {len(junk)} junk records there directly")
 
-    env = {**SANDBOX_ENV, "PIPELINE_MAX_RESPONSE_BYTES": str(args.budget)}
+    env = {**SANDBOX_ENV, "PIPELINE_MAX_RESPONSE_BYTES": str(budget)}
     config = Config.from_env(env)
     configure_logging(config.log_level, sys.stderr)
     print(f"3. run-local, Kinesis -> handler -> s3://{BUCKET}/ with {' '.join(f'{k}={v}' for k, v in env.items())}")
@@ -149,7 +133,7 @@ def _run(args: argparse.Namespace, url: str) -> int:
     print(f"4. read back {len(found):,} objects: {len(rows):,} rows for {len(per_change):,} of {forwarded:,} changes")
     print(f"   ({duplicates:,} at-least-once duplicates), {len(failed)} failed records under processing-failed/")
 
-    out = args.out or tempfile.mkdtemp(prefix="ddb-firehose-sandbox-")
+    out = out or tempfile.mkdtemp(prefix="ddb-firehose-sandbox-")
     for key in lake.listing():
         Folder(out).put(key, lake.get(key))
     report = redrive(
@@ -161,16 +145,3 @@ def _run(args: argparse.Namespace, url: str) -> int:
     print(f"\nThe bucket's objects are in {out}. The first lines of {first}:")
     print("".join(lake.get(first).decode("utf-8").splitlines(keepends=True)[:6]), end="")
     return 0 if len(per_change) == forwarded else 1
-
-
-def add_sandbox(commands: Any) -> None:
-    """Register ``sandbox`` on the CLI's subcommands."""
-    parser = commands.add_parser(
-        "sandbox",
-        help="the whole path on a local moto server: DynamoDB -> Kinesis -> run-local -> S3",
-        description=__doc__.split("\n\n")[1] if __doc__ else None,
-    )
-    parser.add_argument("--items", type=int, default=1000, help="items to write (default 1000)")
-    parser.add_argument("--budget", type=int, default=65_536, help="PIPELINE_MAX_RESPONSE_BYTES (default 65536)")
-    parser.add_argument("--out", help="folder to copy the bucket into (default: a new temporary folder)")
-    parser.set_defaults(run=_sandbox)

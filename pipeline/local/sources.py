@@ -21,10 +21,9 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any, Protocol
 
-from .reingest import client_for
-from .storage import region
+from ..sinks.streams import kinesis_stream
 
-__all__ = ["FileSource", "KinesisSource", "Source", "file_payloads", "kinesis_stream"]
+__all__ = ["FileSource", "KinesisSource", "Source", "file_payloads"]
 
 
 class Source(Protocol):
@@ -43,14 +42,6 @@ def _b64(data: bytes) -> str:
 
 def _millis(moment: Any) -> int:
     return int(moment.timestamp() * 1000) if hasattr(moment, "timestamp") else int(moment)
-
-
-def kinesis_stream(stream: str, client: Any = None) -> tuple[Any, str]:
-    """A Kinesis client and the ARN of *stream*: an ARN, or a name in the environment's region."""
-    given = stream.startswith("arn:")
-    client = client or client_for("kinesis", stream.split(":")[3] if given else region())
-    where = {"StreamARN": stream} if given else {"StreamName": stream}
-    return client, client.describe_stream_summary(**where)["StreamDescriptionSummary"]["StreamARN"]
 
 
 class KinesisSource:

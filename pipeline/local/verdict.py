@@ -3,7 +3,7 @@
 * The function raised, or answered with more than Lambda's 6 MB (or something that is not JSON): the Lambda
   service fails the invocation, Firehose retries it, and after the last retry every record goes to the error
   output as ``Lambda.FunctionError``.
-* The answer breaks the contract (:func:`pipeline.contract.contract_problems`): the whole batch goes to the
+* The answer breaks the contract (:func:`pipeline.local.contract.contract_problems`): the whole batch goes to the
   error output at once: ``Lambda.MissingRecordId`` (a recordId missing or unknown),
   ``Lambda.DuplicatedRecordId``, or ``Lambda.JsonProcessingException`` (an invalid result or data, or
   partition keys the S3 prefix needs but the answer lacks).
@@ -15,8 +15,8 @@ import json
 from collections.abc import Collection, Mapping
 from typing import Any, NamedTuple
 
+from ..records import OK
 from .contract import contract_problems
-from .records import OK
 
 __all__ = ["FUNCTION_ERROR", "FUNCTION_FAILED", "Failure", "verdict"]
 

@@ -54,7 +54,7 @@ def deliver(dest: Destination, records: Iterable[Delivered], *, dry_run: bool = 
     """Write the records' data, in order, one object per evaluated prefix; ``{key: records}`` written.
 
     >>> import tempfile
-    >>> from pipeline.storage import Folder
+    >>> from pipeline.sinks.storage import Folder
     >>> dest = Destination(Folder(tempfile.mkdtemp()), "t=!{partitionKeyFromLambda:t}/", stream="s")
     >>> written = deliver(dest, [Delivered(b"a\\n", {"t": "x"}, 0), Delivered(b"b\\n", {"t": "y"}, 0),
     ...                          Delivered(b"c\\n", {"t": "x"}, 0)])

@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Protocol
 
-from .reingest import client_for
+from ..reingest import client_for
 
 __all__ = ["Folder", "S3Prefix", "Store", "open_store", "region"]
 

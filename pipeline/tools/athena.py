@@ -24,21 +24,19 @@ numbers (00 to 23), any other as ``injected`` (queries must name its value). Fir
 
 from __future__ import annotations
 
-import os
 import re
-import sys
 from collections.abc import Mapping
 from datetime import date
 from typing import TYPE_CHECKING
 
-from .columns import Column
-from .config import Config
-from .partitions import PartitionKey
+from ..columns import Column
+from ..config import Config
+from ..partitions import PartitionKey
 
 if TYPE_CHECKING:  # argparse is imported by the command line only, not at the Lambda's cold start
-    import argparse
+    pass
 
-__all__ = ["add_athena_command", "athena_ddl", "athena_name", "firehose_prefix", "java_date_format"]
+__all__ = ["athena_ddl", "athena_name", "firehose_prefix", "java_date_format"]
 
 _SERDES = {
     "csv": "org.apache.hadoop.hive.serde2.OpenCSVSerde",
@@ -257,49 +255,3 @@ def athena_ddl(
         props = {"projection.enabled": "true", **table_props, "storage.location.template": template}
         lines += ["TBLPROPERTIES (", _properties(props), ")"]
     return "\n".join(lines)
-
-
-def _types(pairs: list[str]) -> dict[str, str]:
-    types = {}
-    for pair in pairs:
-        name, sep, kind = pair.partition("=")
-        if not (sep and name and kind):
-            raise ValueError(f"--type {pair!r} is not COLUMN=TYPE")
-        types[name] = kind
-    return types
-
-
-def _run(args: argparse.Namespace) -> int:
-    config = Config.from_env(os.environ)
-    try:
-        since = date.fromisoformat(args.since)
-    except ValueError:
-        raise ValueError(f"--since {args.since!r} is not a date (YYYY-MM-DD)") from None
-    print(athena_ddl(config, args.table, args.location, types=_types(args.type), since=since))
-    if config.partition_keys:
-        where = f"{args.location.rstrip('/')}/{firehose_prefix(config.partition_keys)}"
-        print(f"-- Firehose must write under {where}", file=sys.stderr)
-    return 0
-
-
-def add_athena_command(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    """Add ``athena-ddl`` to the command line (``python -m pipeline athena-ddl --table T --location s3://...``)."""
-    parser = commands.add_parser(
-        "athena-ddl",
-        help="print the Athena CREATE EXTERNAL TABLE statement for the configured output",
-        description="Columns, format, null text and partition keys come from the PIPELINE_* environment variables, "
-        "as for the Lambda. Run the statement in Athena; partitions are projected (no crawler, no MSCK REPAIR).",
-    )
-    parser.add_argument("--table", required=True, help="NAME or DATABASE.NAME")
-    parser.add_argument(
-        "--location", required=True, help="s3://bucket/prefix/ of the output (the stack's DataLocation)"
-    )
-    parser.add_argument(
-        "--type",
-        action="append",
-        default=[],
-        metavar="COLUMN=TYPE",
-        help="Athena type of a tsv or jsonl column, e.g. amount=decimal(38,9) (default string); repeatable",
-    )
-    parser.add_argument("--since", default="2020-01-01", help="first day of date partitions (default 2020-01-01)")
-    parser.set_defaults(run=_run)

@@ -17,29 +17,24 @@ rewrites an error object, so it can be run again after a fix (running it twice w
 
 from __future__ import annotations
 
-import argparse
 import json
-import os
 import zlib
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from toolz import compose_left
 
-from .app import stages
-from .config import Config
-from .delivery import Delivered, Destination, deliver
-from .errors_output import FailedRecord, Unreadable, read_error_object
-from .forward import item_key
-from .prefixes import DEFAULT_PREFIX
-from .records import FAILED, OK, Record
-from .reingest import KINESIS, Reingester
-from .sources import kinesis_stream
-from .storage import Folder, Store, open_store
+from ..app import stages
+from ..config import Config
+from ..records import FAILED, OK, Record
+from ..reingest import KINESIS, Reingester
+from ..sinks.delivery import Delivered, Destination, deliver
+from ..sinks.errors_output import FailedRecord, Unreadable, read_error_object
+from ..sinks.storage import Store
+from ..sinks.streams import item_key, kinesis_stream
 
-__all__ = ["Report", "add_redrive", "redrive", "to_store", "to_stream"]
+__all__ = ["Report", "Target", "redrive", "to_store", "to_stream"]
 
 Target = Callable[[list[tuple[FailedRecord, Record]], bool], dict[str, int]]
 
@@ -147,44 +142,3 @@ def to_stream(stream: str, client: Any = None) -> Target:
         return {f"kinesis://{name}": len(ok)} if ok else {}
 
     return put
-
-
-def _source(location: str) -> tuple[Store, list[str]]:
-    if "://" not in location and Path(location).is_file():
-        path = Path(location)
-        return Folder(path.parent), [path.name]
-    store = open_store(location)
-    return store, list(store.listing())
-
-
-def _target(args: argparse.Namespace) -> Target:
-    if args.to.startswith("kinesis://"):
-        return to_stream(args.to[len("kinesis://") :])
-    return to_store(Destination(open_store(args.to), args.prefix, stream=args.name).checked(args.partition_keys))
-
-
-def _redrive(args: argparse.Namespace) -> int:
-    config = Config.from_env(os.environ)
-    args.partition_keys = [k.name for k in config.partition_keys]
-    store, keys = _source(args.source)
-    target = _target(args)
-    print(f"redrive {args.source} -> {args.to}{' (dry run: nothing is written)' if args.dry_run else ''}")
-    report = redrive(store, keys, config, target, dry_run=args.dry_run)
-    print("\n".join(report.lines(args.dry_run)))
-    return 1 if report.failed or report.unreadable else 0
-
-
-def add_redrive(commands: Any) -> None:
-    """Register ``redrive`` on the CLI's subcommands."""
-    parser = commands.add_parser(
-        "redrive",
-        help="run Firehose's failed records (processing-failed/ objects) through the pipeline again",
-        description="Configured by the same PIPELINE_* variables as the Lambda. Error objects are never deleted "
-        "or changed. Exit status 1 if some records failed again or could not be read.",
-    )
-    parser.add_argument("source", help="error objects: a folder, a file, or s3://bucket/prefix")
-    parser.add_argument("--to", required=True, help="a folder, s3://bucket[/base/], or kinesis://STREAM (name or ARN)")
-    parser.add_argument("--prefix", default=DEFAULT_PREFIX, help=f"prefix for the rows (default {DEFAULT_PREFIX})")
-    parser.add_argument("--name", default="redrive", help="name in the objects' names (default redrive)")
-    parser.add_argument("--dry-run", action="store_true", help="show what would be written; write nothing")
-    parser.set_defaults(run=_redrive)

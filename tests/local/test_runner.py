@@ -14,10 +14,10 @@ import pytest
 from runs import COLUMNS, changes_file, read_folder, run_file
 
 from pipeline.cli import main
-from pipeline.generate import change_record
-from pipeline.runner import Settings
-from pipeline.sources import FileSource
-from pipeline.storage import Folder
+from pipeline.local.runner import Settings
+from pipeline.local.sources import FileSource
+from pipeline.sinks.storage import Folder
+from pipeline.tools.generate import change_record
 
 
 def test_file_source_reingests_into_itself_until_every_change_is_delivered_once(tmp_path):

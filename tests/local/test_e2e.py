@@ -16,12 +16,12 @@ from fault_proxy import lost_responses
 from runs import read_store
 
 from pipeline import Config
-from pipeline.delivery import Destination
-from pipeline.forward import forward
-from pipeline.runner import Settings, local_handler, run_local
-from pipeline.sandbox import create_path
-from pipeline.sources import KinesisSource
-from pipeline.storage import S3Prefix
+from pipeline.local.forward import forward
+from pipeline.local.runner import Settings, local_handler, run_local
+from pipeline.local.sandbox import create_path
+from pipeline.local.sources import KinesisSource
+from pipeline.sinks.delivery import Destination
+from pipeline.sinks.storage import S3Prefix
 
 pytestmark = pytest.mark.moto
 

@@ -15,13 +15,13 @@ from runs import COLUMNS, changes_file, read_folder, read_store, run_file
 
 from pipeline import Config
 from pipeline.cli import main
-from pipeline.delivery import Destination, deliver_failed
-from pipeline.errors_output import FailedRecord, Unreadable, error_line, read_error_object
-from pipeline.generate import change_record
-from pipeline.redrive import redrive, to_store, to_stream
-from pipeline.runner import Settings, local_handler, run_local
-from pipeline.sources import KinesisSource
-from pipeline.storage import Folder, S3Prefix
+from pipeline.local.runner import Settings, local_handler, run_local
+from pipeline.local.sources import KinesisSource
+from pipeline.sinks.delivery import Destination, deliver_failed
+from pipeline.sinks.errors_output import FailedRecord, Unreadable, error_line, read_error_object
+from pipeline.sinks.storage import Folder, S3Prefix
+from pipeline.tools.generate import change_record
+from pipeline.tools.redrive import redrive, to_store, to_stream
 
 PEER = PEER_EVENTS / "mbta-ocs-saver__processing-failed-records.jsonl"
 

@@ -13,8 +13,8 @@ from hypothesis import strategies as st
 from sqlglot import exp
 
 from pipeline import Config, csv_line
-from pipeline.athena import athena_ddl, athena_name, firehose_prefix
 from pipeline.cli import main
+from pipeline.tools.athena import athena_ddl, athena_name, firehose_prefix
 
 COLUMNS = (
     "event=@eventName,id,name,address.city,tags[0],Population,at=@approximateCreationDateTime,"

@@ -1,0 +1,142 @@
+"""``demo``, ``transform`` and ``generate-event``: the handler on the bundled event, on a file, and test events."""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import io
+import json
+import logging
+import os
+import sys
+from collections import Counter
+from collections.abc import Mapping
+from importlib import resources
+from pathlib import Path
+from typing import Any, TextIO
+
+from ..app import make_handler
+from ..config import VARIABLES, Config
+from ..local.context import LocalContext
+from ..logs import configure_logging
+from ..tools.generate import SOURCES, generate_event, parse_size
+
+__all__ = ["DEMO_ENV", "add_handler_commands"]
+
+DEMO_ENV = {"PIPELINE_COLUMNS": "event=@eventName,key,name,population,date_mod,ttl=@isTtlDelete"}
+_FLAGS = {  # flag -> variable: flags override the environment
+    "columns": "PIPELINE_COLUMNS",
+    "events": "PIPELINE_EVENTS",
+    "image": "PIPELINE_IMAGE",
+    "format": "PIPELINE_FORMAT",
+    "null": "PIPELINE_NULL",
+    "partition_keys": "PIPELINE_PARTITION_KEYS",
+    "max_response_bytes": "PIPELINE_MAX_RESPONSE_BYTES",
+    "reingest": "PIPELINE_REINGEST",
+}
+
+
+def _config(args: argparse.Namespace, base: Mapping[str, str]) -> Config:
+    env = dict(base)
+    for flag, variable in _FLAGS.items():
+        value = getattr(args, flag, None)
+        if value is not None:
+            env[variable] = value
+    return Config.from_env(env)
+
+
+def _load_event(path: str) -> Any:
+    raw = sys.stdin.buffer.read() if path == "-" else Path(path).read_bytes()
+    try:
+        return json.loads(raw.decode("utf-8-sig"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise SystemExit(f"{path}: not a JSON file ({exc})") from None
+
+
+def _print_lines(response: Mapping[str, Any], out: TextIO) -> None:
+    for entry in response["records"]:
+        if entry["result"] == "Ok":
+            out.write(base64.b64decode(entry["data"]).decode("utf-8"))
+
+
+def _print_summary(response: Mapping[str, Any], out: TextIO) -> None:
+    results = Counter(entry["result"] for entry in response["records"])
+    size = len(json.dumps(response))
+    out.write(
+        f"\n{len(response['records'])} records: {results['Ok']} Ok, {results['Dropped']} Dropped, "
+        f"{results['ProcessingFailed']} ProcessingFailed; response {size:,} bytes\n"
+    )
+
+
+def _demo(args: argparse.Namespace) -> int:
+    event = json.loads(resources.files("pipeline").joinpath("samples/cities.json").read_text("utf-8"))
+    env = {**DEMO_ENV, "PIPELINE_FORMAT": args.format}
+    logs = io.StringIO()
+    configure_logging(logging.INFO, logs)
+    response = make_handler(Config.from_env(env))(event, LocalContext())
+    print("# The bundled event: changes to a 'cities' table from a Kinesis data stream, and one junk record.")
+    print(f"# Configuration: {' '.join(f'{k}={v}' for k, v in env.items())}")
+    print(f"# Output ({args.format}), as Firehose will write it to S3:\n")
+    _print_lines(response, sys.stdout)
+    _print_summary(response, sys.stdout)
+    for line in logs.getvalue().splitlines():
+        entry = json.loads(line)
+        if entry["message"] == "record failed":
+            print(f"  ProcessingFailed {entry['recordId']}: {entry['reason']}")
+        elif entry["message"] == "summary":
+            print(f"\nThe handler's summary log line:\n{line}")
+    return 0
+
+
+def _transform(args: argparse.Namespace) -> int:
+    env = dict(os.environ)
+    env.setdefault("PIPELINE_REINGEST", "off")  # a local run never writes to a real stream unless asked
+    config = _config(args, env)
+    configure_logging(config.log_level, sys.stderr)
+    event = _load_event(args.event)
+    response = make_handler(config)(event, LocalContext())
+    if args.decode:
+        _print_lines(response, sys.stdout)
+        _print_summary(response, sys.stderr)
+    else:
+        json.dump(response, sys.stdout, indent=2)
+        sys.stdout.write("\n")
+    return 0
+
+
+def _generate(args: argparse.Namespace) -> int:
+    event = generate_event(parse_size(args.size), args.source, awkward=args.awkward, seed=args.seed)
+    text = json.dumps(event)
+    if args.output == "-":
+        sys.stdout.write(text)
+    else:
+        Path(args.output).write_text(text, "utf-8")
+    print(f"{len(event['records'])} records, {len(text):,} bytes of JSON -> {args.output}", file=sys.stderr)
+    return 0
+
+
+def add_handler_commands(commands: Any) -> None:
+    """Register ``demo``, ``transform`` and ``generate-event`` on the CLI's subcommands."""
+    demo = commands.add_parser("demo", help="run the bundled cities event through the handler")
+    demo.add_argument("--format", choices=("csv", "tsv", "jsonl"), default="csv")
+    demo.set_defaults(run=_demo)
+
+    transform = commands.add_parser(
+        "transform",
+        help="run the handler on a Firehose event file",
+        description="Configuration comes from the PIPELINE_* environment variables; flags override them. "
+        "Re-ingestion is off unless --reingest on (or PIPELINE_REINGEST=on) is given.",
+    )
+    transform.add_argument("event", help="a Firehose transformation event (JSON file, or - for stdin)")
+    transform.add_argument("--decode", action="store_true", help="print the decoded output lines")
+    for flag, variable in _FLAGS.items():
+        transform.add_argument(f"--{flag.replace('_', '-')}", help=f"{variable}: {VARIABLES[variable][1]}")
+    transform.set_defaults(run=_transform)
+
+    generate = commands.add_parser("generate-event", help="write a realistic Firehose event of DynamoDB changes")
+    generate.add_argument("--size", default="1MB", help="at most this much JSON: 1MB, 3MB, 6MiB ... (default 1MB)")
+    generate.add_argument("--source", choices=SOURCES, default="kinesis", help="how the changes reach Firehose")
+    generate.add_argument("--awkward", type=float, default=0.1, help="share of records with awkward values")
+    generate.add_argument("--seed", type=int, default=0)
+    generate.add_argument("-o", "--output", default="-", help="file to write (default: stdout)")
+    generate.set_defaults(run=_generate)

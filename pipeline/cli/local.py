@@ -1,0 +1,64 @@
+"""``run-local``: a local Firehose from a Kinesis stream or a file to S3 or a folder."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from typing import Any
+
+from ..config import Config
+from ..local.runner import Settings, local_handler, run_local
+from ..local.sources import FileSource, KinesisSource, Source
+from ..logs import configure_logging
+from ..sinks.delivery import Destination
+from ..sinks.prefixes import DEFAULT_ERROR_PREFIX, DEFAULT_PREFIX
+from ..sinks.storage import open_store
+from ..tools.generate import parse_size
+
+__all__ = ["add_run_local"]
+
+
+def _run_local(args: argparse.Namespace) -> int:
+    env = dict(os.environ)
+    env.setdefault("LOG_LEVEL", "WARNING")  # the progress line says how it goes; failures are still logged
+    config = Config.from_env(env)
+    configure_logging(config.log_level, sys.stderr)
+    settings = Settings(
+        buffer_bytes=parse_size(args.buffer_size),
+        buffer_seconds=args.buffer_interval,
+        retries=args.retries,
+        follow=args.follow,
+    )
+    source: Source = FileSource(args.file) if args.file else KinesisSource(args.stream, start=args.start.upper())
+    handler, reingested = local_handler(config, source)
+    dest = Destination(open_store(args.to), args.prefix, args.error_prefix, args.name)
+    keys = frozenset(k.name for k in config.partition_keys)
+    try:
+        run_local(source, handler, dest, settings, reingested=reingested, partition_keys=keys, progress=sys.stderr)
+    except KeyboardInterrupt:
+        print("\nstopped", file=sys.stderr)
+    return 0
+
+
+def add_run_local(commands: Any) -> None:
+    """Register ``run-local`` on the CLI's subcommands."""
+    parser = commands.add_parser(
+        "run-local",
+        help="a local Firehose: Kinesis stream or file -> handler -> S3 or a folder",
+        description="Runs the handler the way Firehose does, configured by the same PIPELINE_* variables. "
+        "Reads until the source is drained (re-ingested records included), unless --follow.",
+    )
+    where = parser.add_mutually_exclusive_group(required=True)
+    where.add_argument("--stream", help="Kinesis stream name or ARN to read")
+    where.add_argument("--file", help="file of change records (JSON Lines, {'Records': [...]}, or a Firehose event)")
+    parser.add_argument("--to", required=True, help="s3://bucket[/base/] or a local folder")
+    parser.add_argument("--prefix", default=DEFAULT_PREFIX, help=f"S3 prefix for Ok data (default {DEFAULT_PREFIX})")
+    parser.add_argument("--error-prefix", default=DEFAULT_ERROR_PREFIX, help="S3 prefix for failed records")
+    parser.add_argument("--buffer-size", default="1MB", help="buffer size hint, 0.2MB to 3MB (default 1MB)")
+    parser.add_argument("--buffer-interval", type=float, default=60.0, help="buffer interval in s (default 60)")
+    parser.add_argument("--retries", type=int, default=3, help="retries of a failed invocation (default 3)")
+    parser.add_argument("--start", choices=("trim_horizon", "latest"), default="trim_horizon")
+    parser.add_argument("--follow", action="store_true", help="keep reading after the source is drained")
+    parser.add_argument("--name", default="local-firehose", help="delivery stream name (in ARNs and object names)")
+    parser.set_defaults(run=_run_local)

@@ -1,0 +1,40 @@
+"""``sandbox``: the whole path on a moto server this command starts and stops."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+from typing import Any
+
+from ..local import sandbox
+from ..local.sandbox import run_sandbox
+
+__all__ = ["add_sandbox"]
+
+
+def _sandbox(args: argparse.Namespace) -> int:
+    try:
+        from moto.server import ThreadedMotoServer  # noqa: PLC0415 - a test dependency, needed by this command only
+    except ImportError:
+        raise SystemExit("the sandbox needs moto's server: pip install -e '.[test]' (make local does it)") from None
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)  # moto's server logs every request
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    try:
+        host, port = server.get_host_and_port()
+        return run_sandbox(f"http://{host}:{port}", items=args.items, budget=args.budget, out=args.out)
+    finally:
+        server.stop()
+
+
+def add_sandbox(commands: Any) -> None:
+    """Register ``sandbox`` on the CLI's subcommands."""
+    parser = commands.add_parser(
+        "sandbox",
+        help="the whole path on a local moto server: DynamoDB -> Kinesis -> run-local -> S3",
+        description=sandbox.__doc__.split("\n\n")[1] if sandbox.__doc__ else None,
+    )
+    parser.add_argument("--items", type=int, default=1000, help="items to write (default 1000)")
+    parser.add_argument("--budget", type=int, default=65_536, help="PIPELINE_MAX_RESPONSE_BYTES (default 65536)")
+    parser.add_argument("--out", help="folder to copy the bucket into (default: a new temporary folder)")
+    parser.set_defaults(run=_sandbox)

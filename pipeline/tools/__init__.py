@@ -1,0 +1,1 @@
+"""Tools around the output: Athena DDL, redrive, DynamoDB export reading, event generation."""
