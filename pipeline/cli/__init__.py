@@ -7,6 +7,7 @@ Each subcommand is registered by the module here named for it:
 * ``local``: ``run-local``, a local Firehose.
 * ``redrive``: ``redrive``, failed records through the pipeline again.
 * ``sandbox``: ``sandbox``, the whole path on a moto server.
+* ``backfill``: ``backfill`` (a DynamoDB export into the same layout), ``generate-export``.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from collections.abc import Sequence
 
 from ..config import ConfigError
 from .athena import add_athena_command
+from .backfill import add_backfill_commands
 from .handler import add_handler_commands
 from .local import add_run_local
 from .redrive import add_redrive
@@ -35,6 +37,7 @@ def _parser() -> argparse.ArgumentParser:
     add_run_local(commands)
     add_redrive(commands)
     add_sandbox(commands)
+    add_backfill_commands(commands)
     return parser
 
 

@@ -1,0 +1,217 @@
+"""One data file of an export -> its rows under the delivery stream's prefixes, and its failures beside them.
+
+:func:`transform_file` is the whole per-file job, and a pure top-level function of plain data: what a process
+pool sends to a worker and what Spark pickles to an executor (no clients, no open files: each call opens its
+own store and imports what it needs). Every engine calls it, so their output is the same, byte for byte.
+
+The records go through :func:`pipeline.app.stages`, the Lambda's own stages for the same ``PIPELINE_*``
+configuration, with :func:`~pipeline.backfill.changes.change_loads` as the parser's ``loads``: an export line
+becomes the change record a stream would carry, then decode, parse, filter, partition keys, project and
+encode do what they do in the Lambda. There is no response budget: nothing has to fit into a Lambda response.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import gzip
+import hashlib
+import json
+import time
+from collections.abc import Iterable, Iterator
+from typing import Any, NamedTuple
+
+from ..app import stages
+from ..config import Config
+from ..records import FAILED, OK, Record
+from ..sinks.errors_output import FailedRecord, error_line
+from ..sinks.prefixes import render_prefix
+from ..sinks.storage import open_store
+from .changes import change_loads, write_micros
+
+__all__ = ["ERROR_CODE", "FileResult", "Task", "object_name", "transform_file", "transform_partition"]
+
+#: The errorCode of items that could not be transformed: what Firehose writes for a ProcessingFailed record.
+ERROR_CODE = "Lambda.ProcessingFailedStatus"
+_FAILURES_KEPT = 20  # per file, with their reasons, for the summary (all of them are in the error objects)
+
+
+class Task(NamedTuple):
+    """Everything one worker needs for one data file, as plain picklable data."""
+
+    root: str  # location of the folder holding AWSDynamoDB/
+    key: str  # the data file, relative to root
+    item_count: int
+    md5: str | None
+    export_id: str
+    table: str
+    region: str
+    export_micros: int
+    incremental: bool
+    view: str
+    keys: tuple[str, ...]
+    env: tuple[tuple[str, str], ...]  # the PIPELINE_* variables: the worker builds its own Config
+    out: str  # location of the output: a folder or s3://bucket[/base/]
+    prefix: str
+    error_prefix: str
+    name: str  # first part of the object names
+    gzip: bool
+
+
+class FileResult(NamedTuple):
+    """What one data file gave: counts, objects written, and the first failures (or why it was refused)."""
+
+    key: str
+    items: int = 0
+    rows: int = 0
+    dropped: int = 0
+    failed: int = 0
+    bytes_in: int = 0  # the data file as stored (compressed)
+    bytes_read: int = 0  # its uncompressed JSON
+    bytes_out: int = 0
+    written: tuple[tuple[str, int], ...] = ()  # (object key, records)
+    failures: tuple[tuple[str, str], ...] = ()  # (file:line, reason), the first few
+    problem: str | None = None  # the file was not transformed: missing, truncated, checksum or count mismatch
+    seconds: float = 0.0
+
+
+def object_name(task: Task) -> str:
+    """The objects' name for this file: the same on every run, so a re-run overwrites instead of duplicating.
+
+    >>> object_name(Task("", "AWSDynamoDB/0123-ab/data/xyz.json.gz", 0, None, "0123-ab", "t", "r", 0, False,
+    ...                  "NEW_AND_OLD_IMAGES", (), (), "", "", "", "backfill", True))
+    'backfill-0123-ab-xyz.gz'
+    """
+    stem = task.key.rsplit("/", 1)[-1].split(".", 1)[0]
+    return f"{task.name}-{task.export_id}-{stem}" + (".gz" if task.gzip else "")
+
+
+def _lines(body: bytes) -> list[bytes]:
+    lines = body.split(b"\n")
+    return [line for line in lines if line.strip()]
+
+
+def _check(task: Task, body: bytes) -> str | None:
+    if task.md5 is not None:
+        # The documentation shows md5Checksum (base64) but not what it covers: the object as stored (the .gz)
+        # is checked; its uncompressed content is accepted too.
+        digest = base64.b64encode(hashlib.md5(body).digest()).decode()
+        if digest != task.md5:
+            try:
+                plain = gzip.decompress(body) if body[:2] == b"\x1f\x8b" else body
+            except (OSError, EOFError):
+                plain = body
+            if base64.b64encode(hashlib.md5(plain).digest()).decode() != task.md5:
+                return f"checksum mismatch: md5 {digest}, manifest-files.json says {task.md5} (damaged or replaced?)"
+    return None
+
+
+def _failed_record(line: bytes, reason: str, loads: Any, moment_ms: int) -> FailedRecord:
+    """The error-output record of an item: its change record (what redrive parses), else the raw line."""
+    try:
+        raw = json.dumps(loads(line), ensure_ascii=False, separators=(",", ":")).encode()
+    except Exception:  # not even an export line: keep it as it was
+        raw = line
+    return FailedRecord(base64.b64encode(raw).decode(), ERROR_CODE, reason, 1, moment_ms, moment_ms, None)
+
+
+def _encode_lines(lines: Iterable[bytes]) -> Iterator[Record]:
+    b2a = binascii.b2a_base64
+    for line in lines:  # the decode stage takes the base64 text Firehose sends, as in the Lambda
+        yield Record("", {}, b2a(line, newline=False).decode("ascii"))
+
+
+def transform_file(task: Task) -> FileResult:
+    """Read, check and transform one data file; write its rows and failures; say what it did.
+
+    A file that is missing, damaged or holds another number of items than the manifest says is not
+    transformed at all (``problem``): nothing of it is written. Otherwise every object is written whole
+    (a folder: write then rename; S3: one PutObject).
+    """
+    started = time.perf_counter()
+    try:
+        body = open_store(task.root).get(task.key)
+    except Exception as exc:
+        return FileResult(task.key, problem=f"cannot read it ({type(exc).__name__})")
+    problem = _check(task, body)
+    try:
+        text = gzip.decompress(body) if body[:2] == b"\x1f\x8b" else body
+    except (OSError, EOFError) as exc:
+        problem = problem or f"not a readable gzip file ({type(exc).__name__}): truncated?"
+    if problem:
+        return FileResult(task.key, bytes_in=len(body), problem=problem)
+    lines = _lines(text)
+    if len(lines) != task.item_count:
+        return FileResult(
+            task.key,
+            bytes_in=len(body),
+            problem=f"holds {len(lines):,} items, manifest-files.json says {task.item_count:,}: truncated?",
+        )
+    config = Config.from_env(dict(task.env))
+    loads = change_loads(
+        task.table,
+        task.region,
+        task.export_micros,
+        incremental=task.incremental,
+        view=task.view,
+        keys=task.keys,
+    )
+    records: Iterable[Any] = _encode_lines(lines)
+    for stage in stages(config, loads=loads):
+        records = stage(records)
+    export_ms = task.export_micros // 1000
+    rows: dict[str, list[bytes]] = {}
+    errors: dict[str, list[bytes]] = {}
+    rows_n = dropped = failed = 0
+    failures: list[tuple[str, str]] = []
+    for number, (line, rec) in enumerate(zip(lines, records, strict=True), 1):
+        moment = write_micros(line, task.export_micros) // 1000 if task.incremental else export_ms
+        if rec.result == OK:
+            rows_n += 1
+            rows.setdefault(render_prefix(task.prefix, moment, rec.partition_keys), []).append(rec.value)
+        elif rec.result == FAILED:
+            failed += 1
+            reason = rec.reason or "failed"
+            if len(failures) < _FAILURES_KEPT:
+                failures.append((f"{task.key}:{number}", reason))
+            failure = _failed_record(line, reason, loads, moment)
+            errors.setdefault(render_prefix(task.error_prefix, moment), []).append(error_line(failure).encode())
+        else:
+            dropped += 1
+    written, bytes_out = _write(task, rows, errors)
+    return FileResult(
+        key=task.key,
+        items=len(lines),
+        rows=rows_n,
+        dropped=dropped,
+        failed=failed,
+        bytes_in=len(body),
+        bytes_read=len(text),
+        bytes_out=bytes_out,
+        written=written,
+        failures=tuple(failures),
+        seconds=time.perf_counter() - started,
+    )
+
+
+def _write(task: Task, *groups: dict[str, list[bytes]]) -> tuple[tuple[tuple[str, int], ...], int]:
+    if not any(groups):
+        return (), 0
+    store = open_store(task.out)
+    name = object_name(task)
+    written, total = [], 0
+    for group in groups:
+        for prefix, parts in group.items():
+            body = b"".join(parts)
+            if task.gzip:
+                body = gzip.compress(body, mtime=0)  # no time in the header: the same bytes on every run
+            store.put(prefix + name, body)
+            written.append((prefix + name, len(parts)))
+            total += len(body)
+    return tuple(written), total
+
+
+def transform_partition(tasks: Iterable[Task]) -> Iterator[FileResult]:
+    """``mapPartitions``' function: each task of a partition through :func:`transform_file`."""
+    for task in tasks:
+        yield transform_file(task)
