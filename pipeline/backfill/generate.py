@@ -93,7 +93,7 @@ def generate_export(
     for number in range(files):
         count = each + (1 if number < extra else 0)
         text = b"".join(next(lines) + b"\n" for _ in range(count))
-        body = gzip.compress(text, mtime=0)
+        body = gzip.compress(text, compresslevel=6, mtime=0)
         name = base64.b32encode(rng.randbytes(16)).decode().lower().rstrip("=")[:26]
         key = f"{data}{name}.json.gz"
         store.put(key, body)
