@@ -184,4 +184,3 @@ def run_local(
     if progress:
         progress.write("\n")
     return summary
-

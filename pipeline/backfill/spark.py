@@ -67,4 +67,3 @@ def run_spark(
         if made:
             session.stop()
     return summary
-
