@@ -111,3 +111,24 @@ def test_spark_runs_incremental_exports_and_reports_failures(spark, tmp_path):
     assert (on_spark.items, on_spark.rows, on_spark.failed) == (local.items, local.rows, local.failed)
     assert on_spark.failed > 0 and not on_spark.ok
     assert sorted(on_spark.failures) == sorted(local.failures)
+
+
+def test_the_glue_job_script_with_glue_arguments(spark, tmp_path, monkeypatch, capsys):
+    """deploy/backfill_job.py as Glue runs it: its arguments among Glue's own, PIPELINE_* as arguments."""
+    import runpy
+
+    folder = generate_export(str(tmp_path / "export"), 500, 2)
+    monkeypatch.delenv("PIPELINE_COLUMNS", raising=False)
+    argv = ["backfill_job.py", "--JOB_ID", "j_1", "--JOB_RUN_ID", "jr_1", "--TempDir", "s3://glue-temp/"]
+    argv += ["--export", folder, "--to", str(tmp_path / "lake"), "--gzip", "true"]
+    argv += ["--PIPELINE_COLUMNS", "event=@eventName,id,v=@version", "--enable-continuous-cloudwatch-log", "true"]
+    monkeypatch.setattr("sys.argv", argv)
+    script = Path(__file__).resolve().parents[2] / "deploy" / "backfill_job.py"
+    with pytest.raises(SystemExit) as exit_:
+        runpy.run_path(str(script), run_name="__main__")
+    assert exit_.value.code == 0
+    assert "2 files, 500 items: 500 rows" in capsys.readouterr().out
+    written = contents(tmp_path / "lake")
+    assert len(written) == 2 and all(k.startswith("data/2026/01/02/00/") and k.endswith(".gz") for k in written)
+    rows = b"".join(gzip.decompress(body) for body in written.values()).decode().splitlines()
+    assert len(rows) == 500 and rows[0].startswith("INSERT,order-") and rows[0].endswith(",00001767312000000000")
