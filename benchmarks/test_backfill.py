@@ -1,0 +1,167 @@
+"""Backfill throughput: the local engine on 1 and 2 workers and Spark local[2], against the stages alone.
+
+One generated export (about a million items in 16 data files; 2,000 in quick mode) goes through each engine
+with the csv columns of the handler benchmarks. The baseline is the handler's stages in one process on the
+same items as INSERT change records (what the Lambda does, without the response): the target is at least
+80 % of its rate per worker. A complete measured run writes ``benchmarks/BACKFILL.md``; the README quotes it.
+"""
+
+from __future__ import annotations
+
+import base64
+import gzip
+import json
+import os
+import shutil
+import time
+from pathlib import Path
+
+import pytest
+
+from pipeline import Config, stages
+from pipeline.backfill import plan, read_export, run_local
+from pipeline.backfill.generate import generate_export
+
+from .report import machine
+from .variants import CSV_COLUMNS
+
+FULL, QUICK = (1_000_000, 16), (2_000, 4)
+BASELINE_ITEMS = 100_000  # the stages alone, on this many of the export's items, in memory
+ENV = {"PIPELINE_COLUMNS": CSV_COLUMNS}
+BACKFILL_MD = Path(__file__).parent / "BACKFILL.md"
+TARGET = 0.8
+GLUE_CORES = 36  # 10 G.1X workers: one is the driver, 9 executors x 4 vCPU
+
+
+@pytest.fixture(scope="module")
+def export(quick, tmp_path_factory):
+    items, files = QUICK if quick else FULL
+    root = tmp_path_factory.mktemp("backfill-export")
+    found = read_export(generate_export(str(root), items, files))
+    json_bytes = sum(len(gzip.decompress((root / f.key).read_bytes())) for f in found.files)
+    gz_bytes = sum((root / f.key).stat().st_size for f in found.files)
+    return found, json_bytes, gz_bytes
+
+
+@pytest.fixture(scope="module")
+def measured(quick):
+    """Rates by engine, written to BACKFILL.md at the end of a complete, measured run."""
+    rates: dict[str, tuple[float, float, int]] = {}  # name -> items/s, MB/s, workers
+    yield rates
+    if not quick and len(rates) == 4:
+        BACKFILL_MD.write_text(render(rates), "utf-8")
+
+
+def _change_records(export, limit: int) -> list[dict]:
+    """The export's first *limit* items as Firehose records of INSERT changes (Kinesis format, as backfill makes)."""
+    records = []
+    root = Path(export.root)
+    for data in export.files:
+        for line in gzip.decompress((root / data.key).read_bytes()).splitlines():
+            item = json.loads(line)["Item"]
+            change = {
+                "eventName": "INSERT",
+                "tableName": export.table,
+                "awsRegion": export.region,
+                "dynamodb": {"ApproximateCreationDateTime": export.export_micros, "Keys": {}, "NewImage": item},
+            }
+            payload = json.dumps(change, ensure_ascii=False, separators=(",", ":")).encode()
+            records.append({"recordId": str(len(records)), "data": base64.b64encode(payload).decode()})
+            if len(records) == limit:
+                return records
+    return records
+
+
+def test_stage_throughput_baseline(benchmark, export, measured):
+    found, _, _ = export
+    records = _change_records(found, BASELINE_ITEMS)
+    chain = stages(Config.from_env(ENV))
+
+    def transform() -> int:
+        out = records
+        for stage in chain:
+            out = stage(out)
+        return sum(1 for rec in out if rec.result == "Ok")
+
+    started = time.perf_counter()
+    ok = benchmark.pedantic(transform, rounds=3 if benchmark.enabled else 1, warmup_rounds=0)
+    assert ok == len(records)
+    seconds = benchmark.stats.stats.median if benchmark.stats else time.perf_counter() - started
+    measured["stages, 1 process (baseline)"] = (len(records) / seconds, 0.0, 1)
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_local_engine(benchmark, export, measured, tmp_path, workers):
+    found, json_bytes, _ = export
+    tasks = plan(found, str(tmp_path / "out"), ENV)
+    summaries = []
+
+    def run() -> None:
+        shutil.rmtree(tmp_path / "out", ignore_errors=True)
+        summaries.append(run_local(tasks, workers))
+
+    benchmark.pedantic(run, rounds=1, iterations=1)
+    summary = summaries[-1]
+    assert summary.ok and summary.rows == found.item_count
+    measured[f"local engine, {workers} worker{'s' * (workers > 1)}"] = (
+        summary.items / summary.seconds,
+        json_bytes / 1e6 / summary.seconds,
+        workers,
+    )
+
+
+@pytest.mark.spark
+def test_spark_local_2(benchmark, export, measured, tmp_path):
+    pytest.importorskip("pyspark", reason="the spark extra is not installed")
+    from pyspark.sql import SparkSession
+
+    from pipeline.backfill.spark import run_spark
+
+    found, json_bytes, _ = export
+    session = (
+        SparkSession.builder.master("local[2]")
+        .config("spark.ui.enabled", "false")
+        .config("spark.ui.showConsoleProgress", "false")
+        .getOrCreate()
+    )
+    session.sparkContext.setLogLevel("ERROR")
+    try:
+        tasks = plan(found, str(tmp_path / "out"), ENV)
+        summaries = []
+        benchmark.pedantic(lambda: summaries.append(run_spark(tasks)), rounds=1, iterations=1)
+    finally:
+        session.stop()
+    summary = summaries[-1]
+    assert summary.ok and summary.rows == found.item_count
+    measured["Spark local[2]"] = (summary.items / summary.seconds, json_bytes / 1e6 / summary.seconds, 2)
+
+
+def render(rates: dict[str, tuple[float, float, int]]) -> str:
+    """BACKFILL.md: items/s and MB/s by engine, per worker against the baseline, and the Glue extrapolation."""
+    base = rates["stages, 1 process (baseline)"][0]
+    lines = [
+        "# Backfill throughput",
+        "",
+        f"`make bench` on {machine()}, {time.strftime('%Y-%m-%d')}: a generated full export of "
+        f"{FULL[0]:,} items in {FULL[1]} gzip data files, csv of `{CSV_COLUMNS}`.",
+        "",
+        "| engine | items/s | MB/s of export JSON | per worker vs the stages alone |",
+        "|---|---:|---:|---:|",
+    ]
+    for name, (items, mbs, workers) in rates.items():
+        share = items / workers / base
+        mb = f"{mbs:,.1f}" if mbs else ""
+        lines.append(f"| {name} | {items:,.0f} | {mb} | {share:.0%} |")
+    _, spark_mbs, cores = rates["Spark local[2]"]
+    per_core = spark_mbs / cores
+    hours = 100_000 / (per_core * GLUE_CORES) / 3600
+    lines += [
+        "",
+        f"Target: at least {TARGET:.0%} of the stages' rate per worker (local engine). The machine has "
+        f"{os.cpu_count()} cores shared with other work, so 2 workers may not reach twice 1 worker.",
+        "",
+        f"**Extrapolation** to AWS Glue: {per_core:,.1f} MB/s of export JSON per core (Spark local[2] / 2) x "
+        f"{GLUE_CORES} executor cores (10 G.1X workers) is about {hours:.1f} h per 100 GB, assuming linear "
+        "scaling and S3 not the limit; not measured on Glue.",
+    ]
+    return "\n".join(lines) + "\n"
