@@ -26,7 +26,17 @@ from typing import Any, NamedTuple
 
 from ..sinks.storage import Store, open_store
 
-__all__ = ["FULL", "INCREMENTAL", "VIEWS", "DataFile", "Export", "ExportError", "find_export", "read_export"]
+__all__ = [
+    "FULL",
+    "INCREMENTAL",
+    "VIEWS",
+    "DataFile",
+    "Export",
+    "ExportError",
+    "find_export",
+    "read_export",
+    "store_error",
+]
 
 FULL, INCREMENTAL = "FULL_EXPORT", "INCREMENTAL_EXPORT"
 VIEWS = ("NEW_AND_OLD_IMAGES", "NEW_IMAGE")
@@ -66,6 +76,22 @@ class Export(NamedTuple):
     def incremental(self) -> bool:
         """True for an incremental export (changes), False for a full one (items)."""
         return self.export_type == INCREMENTAL
+
+
+def store_error(exc: BaseException) -> str | None:
+    """What went wrong with a store (a folder or S3), for a one-line message; None if *exc* is not that.
+
+    >>> store_error(FileNotFoundError(2, "No such file")), store_error(KeyError("x"))
+    ('FileNotFoundError', None)
+    """
+    if isinstance(exc, ExportError):
+        return None
+    if isinstance(exc, OSError):
+        return type(exc).__name__
+    if type(exc).__module__.startswith("botocore"):
+        code = getattr(exc, "response", {}).get("Error", {}).get("Code")
+        return type(exc).__name__ if code in (None, type(exc).__name__) else f"{type(exc).__name__}: {code}"
+    return None
 
 
 def _micros(text: Any, name: str) -> int:
@@ -163,8 +189,18 @@ def read_export(location: str) -> Export:
     Raises ExportError (a ValueError) naming what is wrong. Each file's item count and checksum are checked
     when it is read (see :func:`pipeline.backfill.transform.transform_file`).
     """
-    root, folder = find_export(location)
-    store = open_store(root)
+    try:
+        root, folder = find_export(location)
+        store = open_store(root)
+        return _read(location, root, folder, store)
+    except Exception as exc:  # the store itself: no such bucket, no permission, no such folder
+        why = store_error(exc)
+        if why is None:
+            raise
+        raise ExportError(f"cannot read the export at {location} ({why})") from None
+
+
+def _read(location: str, root: str, folder: str, store: Store) -> Export:
     summary = _json(store, folder + SUMMARY)
     if type(summary) is not dict:
         raise ExportError(f"{folder}{SUMMARY} is not a JSON object")

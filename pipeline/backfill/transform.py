@@ -28,6 +28,7 @@ from ..sinks.errors_output import FailedRecord, error_line
 from ..sinks.prefixes import render_prefix
 from ..sinks.storage import open_store
 from .changes import change_loads, write_micros
+from .manifest import store_error
 
 __all__ = ["ERROR_CODE", "FileResult", "Task", "object_name", "transform_file", "transform_partition"]
 
@@ -86,6 +87,10 @@ def object_name(task: Task) -> str:
     return f"{task.name}-{task.export_id}-{stem}" + (".gz" if task.gzip else "")
 
 
+def _why(exc: Exception) -> str:
+    return store_error(exc) or type(exc).__name__
+
+
 def _lines(body: bytes) -> list[bytes]:
     lines = body.split(b"\n")
     return [line for line in lines if line.strip()]
@@ -132,7 +137,7 @@ def transform_file(task: Task) -> FileResult:
     try:
         body = open_store(task.root).get(task.key)
     except Exception as exc:
-        return FileResult(task.key, problem=f"cannot read it ({type(exc).__name__})")
+        return FileResult(task.key, problem=f"cannot read it ({_why(exc)})")
     problem = _check(task, body)
     try:
         text = gzip.decompress(body) if body[:2] == b"\x1f\x8b" else body
@@ -178,7 +183,10 @@ def transform_file(task: Task) -> FileResult:
             errors.setdefault(render_prefix(task.error_prefix, moment), []).append(error_line(failure).encode())
         else:
             dropped += 1
-    written, bytes_out = _write(task, rows, errors)
+    try:
+        written, bytes_out = _write(task, rows, errors)
+    except Exception as exc:  # a bucket that is not there, no permission, a full disk: say so, go on
+        return FileResult(task.key, bytes_in=len(body), problem=f"cannot write its objects ({_why(exc)})")
     return FileResult(
         key=task.key,
         items=len(lines),

@@ -303,3 +303,17 @@ def test_backfilled_versions_sort_before_a_later_stream_change(tmp_path):
     assert max(r[1] for r in backfilled) < stream_row[1]
     latest = max([*backfilled, stream_row], key=lambda r: r[1])  # what a current-state view picks per key
     assert latest == stream_row
+
+
+@pytest.mark.moto
+def test_missing_buckets_are_one_line_errors_not_tracebacks(aws, tmp_path, monkeypatch, capsys):
+    s3 = aws.client("s3")
+    s3.create_bucket(Bucket="exports", CreateBucketConfiguration={"LocationConstraint": "eu-west-1"})
+    folder = generate_export("s3://exports/", 100, 2)
+    monkeypatch.setenv("PIPELINE_COLUMNS", COLUMNS)
+    assert main(["backfill", "s3://no-such-bucket/AWSDynamoDB/0123-ab/", "--to", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert err == "error: cannot read the export at s3://no-such-bucket/AWSDynamoDB/0123-ab/ (NoSuchBucket)\n"
+    assert main(["backfill", folder, "--to", "s3://no-such-lake/", "--quiet", "--workers", "1"]) == 1
+    printed = capsys.readouterr().out
+    assert printed.count("cannot write its objects (NoSuchBucket)") == 2
