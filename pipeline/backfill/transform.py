@@ -6,8 +6,9 @@ own store and imports what it needs). Every engine calls it, so their output is 
 
 The records go through :func:`pipeline.app.stages`, the Lambda's own stages for the same ``PIPELINE_*``
 configuration, with :func:`~pipeline.backfill.changes.change_loads` as the parser's ``loads``: an export line
-becomes the change record a stream would carry, then decode, parse, filter, partition keys, project and
-encode do what they do in the Lambda. There is no response budget: nothing has to fit into a Lambda response.
+becomes the change record a stream would carry, then parse, filter, partition keys, project and encode do what
+they do in the Lambda (decode, Firehose's base64, has nothing to unwrap). There is no response budget:
+nothing has to fit into a Lambda response.
 """
 
 from __future__ import annotations
@@ -23,7 +24,8 @@ from typing import Any, NamedTuple
 
 from ..app import stages
 from ..config import Config
-from ..records import FAILED, OK, Record
+from ..decode import decode
+from ..records import FAILED, OK, Record, Stage
 from ..sinks.errors_output import FailedRecord, error_line
 from ..sinks.prefixes import render_prefix
 from ..sinks.storage import open_store
@@ -120,10 +122,28 @@ def _failed_record(line: bytes, reason: str, loads: Any, moment_ms: int) -> Fail
     return FailedRecord(base64.b64encode(raw).decode(), ERROR_CODE, reason, 1, moment_ms, moment_ms, None)
 
 
-def _encode_lines(lines: Iterable[bytes]) -> Iterator[Record]:
-    b2a = binascii.b2a_base64
-    for line in lines:  # the decode stage takes the base64 text Firehose sends, as in the Lambda
-        yield Record("", {}, b2a(line, newline=False).decode("ascii"))
+def _records(lines: Iterable[bytes], encoded: bool) -> Iterator[Record]:
+    """Each line as a record: its bytes, or (for a chain that starts by decoding) its base64 text."""
+    new, source = tuple.__new__, {}  # tuple.__new__: a Record without NamedTuple's Python-level __new__
+    if encoded:
+        b2a = binascii.b2a_base64
+        for line in lines:
+            yield new(Record, ("", source, b2a(line, newline=False).decode("ascii"), OK, None, None))
+    else:
+        for line in lines:
+            yield new(Record, ("", source, line, OK, None, None))
+
+
+def _chain(config: Config, loads: Any) -> tuple[list[Stage], bool]:
+    """The handler's stages for *config*; the first, base64 decoding, is left out when it is ``decode``.
+
+    Firehose wraps each record in base64 and the decode stage unwraps it; an export line is already bytes, so
+    there is nothing to unwrap. Should the handler's chain ever start otherwise, the lines are wrapped instead.
+    """
+    chain = stages(config, loads=loads)
+    if chain and chain[0] is decode:
+        return chain[1:], False
+    return chain, True
 
 
 def transform_file(task: Task) -> FileResult:
@@ -161,10 +181,20 @@ def transform_file(task: Task) -> FileResult:
         view=task.view,
         keys=task.keys,
     )
-    records: Iterable[Any] = _encode_lines(lines)
-    for stage in stages(config, loads=loads):
+    chain, encoded = _chain(config, loads)
+    records: Iterable[Any] = _records(lines, encoded)
+    for stage in chain:
         records = stage(records)
     export_ms = task.export_micros // 1000
+    rendered: dict[tuple[str, int, Any], str] = {}
+
+    def prefix(template: str, millis: int, keys: Any) -> str:  # evaluated once per second and partition
+        key = (template, millis // 1000, tuple(keys.items()) if keys else None)
+        found = rendered.get(key)
+        if found is None:
+            found = rendered[key] = render_prefix(template, millis, keys)
+        return found
+
     rows: dict[str, list[bytes]] = {}
     errors: dict[str, list[bytes]] = {}
     rows_n = dropped = failed = 0
@@ -173,14 +203,14 @@ def transform_file(task: Task) -> FileResult:
         moment = write_micros(line, task.export_micros) // 1000 if task.incremental else export_ms
         if rec.result == OK:
             rows_n += 1
-            rows.setdefault(render_prefix(task.prefix, moment, rec.partition_keys), []).append(rec.value)
+            rows.setdefault(prefix(task.prefix, moment, rec.partition_keys), []).append(rec.value)
         elif rec.result == FAILED:
             failed += 1
             reason = rec.reason or "failed"
             if len(failures) < _FAILURES_KEPT:
                 failures.append((f"{task.key}:{number}", reason))
             failure = _failed_record(line, reason, loads, moment)
-            errors.setdefault(render_prefix(task.error_prefix, moment), []).append(error_line(failure).encode())
+            errors.setdefault(prefix(task.error_prefix, moment, None), []).append(error_line(failure).encode())
         else:
             dropped += 1
     try:
