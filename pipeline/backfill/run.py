@@ -101,6 +101,7 @@ class Summary:
     bytes_read: int = 0
     bytes_out: int = 0
     objects: int = 0
+    cpu_seconds: float = 0.0  # the workers' CPU time, summed
     problems: list[tuple[str, str]] = field(default_factory=list)  # (data file, why it was not transformed)
     failures: list[tuple[str, str]] = field(default_factory=list)  # (file:line, reason), the first few
     started: float = field(default_factory=time.perf_counter)
@@ -117,6 +118,7 @@ class Summary:
         self.bytes_read += result.bytes_read
         self.bytes_out += result.bytes_out
         self.objects += len(result.written)
+        self.cpu_seconds += result.cpu_seconds
         if result.problem:
             self.problems.append((result.key, result.problem))
         self.failures += result.failures[: max(0, 20 - len(self.failures))]

@@ -76,6 +76,7 @@ class FileResult(NamedTuple):
     failures: tuple[tuple[str, str], ...] = ()  # (file:line, reason), the first few
     problem: str | None = None  # the file was not transformed: missing, truncated, checksum or count mismatch
     seconds: float = 0.0
+    cpu_seconds: float = 0.0  # the worker's CPU time on it: its rate, whatever else the machine runs
 
 
 def object_name(task: Task) -> str:
@@ -153,7 +154,7 @@ def transform_file(task: Task) -> FileResult:
     transformed at all (``problem``): nothing of it is written. Otherwise every object is written whole
     (a folder: write then rename; S3: one PutObject).
     """
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), time.process_time()
     try:
         body = open_store(task.root).get(task.key)
     except Exception as exc:
@@ -229,6 +230,7 @@ def transform_file(task: Task) -> FileResult:
         written=written,
         failures=tuple(failures),
         seconds=time.perf_counter() - started,
+        cpu_seconds=time.process_time() - cpu,
     )
 
 
