@@ -188,7 +188,7 @@ def render(rates: dict[str, Rate]) -> str:
         "",
         f"**Extrapolation** to AWS Glue, not measured there: Spark's {spark.items_per_cpu_s:,.0f} items per "
         f"CPU-second is {per_core:,.1f} MB/s of export JSON per core; x {GLUE_CORES} executor cores (10 G.1X "
-        f"workers) that is about {hours:.1f} h per 100 GB of export JSON, assuming linear scaling, one core per "
-        "task and S3 not the limit.",
+        f"workers) that is about {hours * 60:,.0f} minutes per 100 GB of export JSON, assuming linear scaling, "
+        "one core per task, data files at least as many as the cores, and S3 not the limit.",
     ]
     return "\n".join(lines) + "\n"
