@@ -45,7 +45,16 @@ _LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 
 
 class ConfigError(ValueError):
-    """A configuration variable has a value the pipeline cannot use."""
+    """A configuration variable has a value the pipeline cannot use; ``variable`` and ``reason`` say which and why.
+
+    >>> error = ConfigError("PIPELINE_FORMAT='xml': not one of csv, tsv, jsonl", "PIPELINE_FORMAT", "not one of ...")
+    >>> error.variable, error.reason
+    ('PIPELINE_FORMAT', 'not one of ...')
+    """
+
+    def __init__(self, message: str, variable: str | None = None, reason: str | None = None) -> None:
+        super().__init__(message)
+        self.variable, self.reason = variable, reason if reason is not None else message
 
 
 class Config(NamedTuple):  # a NamedTuple, not a dataclass: dataclasses imports inspect, 10 ms of cold start
@@ -80,7 +89,7 @@ class Config(NamedTuple):  # a NamedTuple, not a dataclass: dataclasses imports 
             try:
                 return parse(get(name))
             except (ValueError, TypeError) as exc:
-                raise ConfigError(f"{name}={env.get(name, '')!r}: {exc}") from None
+                raise ConfigError(f"{name}={env.get(name, '')!r}: {exc}", name, str(exc)) from None
 
         fmt = check("PIPELINE_FORMAT", lambda text: _choice(text.lower(), FORMATS))
         null = env.get("PIPELINE_NULL", "")  # not stripped: blanks may be the wanted null text

@@ -127,7 +127,9 @@ def name(what: str, pattern: str = r"[A-Za-z0-9_.-]{1,64}") -> Callable[[str], s
     return parse
 
 
-kinesis_stream_name = name("a Kinesis stream name", r"[A-Za-z0-9_.-]{1,128}|arn:[\w-]+:kinesis:[\w-]+:\d{12}:stream/\S+")
+kinesis_stream_name = name(
+    "a Kinesis stream name", r"[A-Za-z0-9_.-]{1,128}|arn:[\w-]+:kinesis:[\w-]+:\d{12}:stream/\S+"
+)
 
 
 def _readable_file(text: str) -> Path:

@@ -107,9 +107,9 @@ def check_s3_url(url: str) -> tuple[str, str]:
 
     >>> check_s3_url("s3://my-bucket/data/2026/")
     ('my-bucket', 'data/2026/')
-    >>> check_s3_url("s3://My_Bucket/data/")
+    >>> check_s3_url("s3://My_Bucket/")
     Traceback (most recent call last):
-    ValueError: 's3://My_Bucket/data/': bucket name 'My_Bucket' may hold only lower-case letters, digits, dots and hyphens
+    ValueError: 's3://My_Bucket/': bucket name 'My_Bucket' may hold only lower-case letters, digits, dots and hyphens
     """
     if not url.startswith("s3://"):
         raise ValueError(f"{url!r} is not an s3:// URL: give s3://bucket/prefix/")

@@ -57,7 +57,8 @@ _PLAIN = r"[-/_:., ]*"
 _TABLE = r"[A-Za-z0-9_]+(\.[A-Za-z0-9_]+)?"
 # Athena's DDL types (Hive names): https://docs.aws.amazon.com/athena/latest/ug/data-types.html
 _PRIMITIVES = frozenset(
-    "boolean tinyint smallint int integer bigint float double string binary date timestamp".split()
+    {"boolean", "tinyint", "smallint", "int", "integer", "bigint", "float", "double", "string", "binary"}
+    | {"date", "timestamp"}
 )
 _TYPE_TOKEN = r"\s*([a-z_][a-z0-9_]*|\d+|[<>(),:])"
 _TYPE_HELP = (

@@ -177,7 +177,7 @@ def test_command_line_reads_the_pipeline_variables(monkeypatch, capsys):
     )
     assert err == "-- Firehose must write under s3://bucket/data/t=!{partitionKeyFromLambda:t}/\n"
     assert main(["athena-ddl", "--table", "cities", "--location", "s3://bucket/", "--since", "May"]) == 2
-    assert "--since 'May' is not a date" in capsys.readouterr().err
+    assert "argument --since: 'May' is not a date" in capsys.readouterr().err
 
 
 # What Athena reads from the bytes the encoders write, with the SerDe properties chosen above.
@@ -222,13 +222,46 @@ def test_a_format_the_configuration_refuses_never_reaches_athena():
 
 
 TYPES = [
-    "boolean", "tinyint", "smallint", "int", "integer", "bigint", "float", "double", "string", "binary", "date",
-    "timestamp", "decimal", "decimal(10)", "decimal(38,9)", "char(1)", "varchar(65535)", "array<string>",
-    "map<string,bigint>", "struct<a:int,b:array<decimal(5,2)>>", "ARRAY < MAP < INT , STRING > >",
+    "boolean",
+    "tinyint",
+    "smallint",
+    "int",
+    "integer",
+    "bigint",
+    "float",
+    "double",
+    "string",
+    "binary",
+    "date",
+    "timestamp",
+    "decimal",
+    "decimal(10)",
+    "decimal(38,9)",
+    "char(1)",
+    "varchar(65535)",
+    "array<string>",
+    "map<string,bigint>",
+    "struct<a:int,b:array<decimal(5,2)>>",
+    "ARRAY < MAP < INT , STRING > >",
 ]
 NOT_TYPES = [
-    "varchr", "", "int; drop", "decimal(0)", "decimal(39,1)", "decimal(5,6)", "char", "char(256)", "varchar()",
-    "array<>", "array<int", "map<array<int>,int>", "struct<>", "struct<a int>", "int int", "timestamp(3)", "real",
+    "varchr",
+    "",
+    "int; drop",
+    "decimal(0)",
+    "decimal(39,1)",
+    "decimal(5,6)",
+    "char",
+    "char(256)",
+    "varchar()",
+    "array<>",
+    "array<int",
+    "map<array<int>,int>",
+    "struct<>",
+    "struct<a int>",
+    "int int",
+    "timestamp(3)",
+    "real",
 ]
 
 
