@@ -70,13 +70,15 @@ def _print_lines(response: Mapping[str, Any], out: TextIO) -> None:
             out.write(base64.b64decode(entry["data"]).decode("utf-8"))
 
 
-def _print_summary(response: Mapping[str, Any], out: TextIO) -> None:
+def _print_summary(response: Mapping[str, Any], out: TextIO, never_seen: list[str] | None = None) -> None:
     results = Counter(entry["result"] for entry in response["records"])
     size = len(json.dumps(response))
     out.write(
         f"\n{len(response['records'])} records: {results['Ok']} Ok, {results['Dropped']} Dropped, "
         f"{results['ProcessingFailed']} ProcessingFailed; response {size:,} bytes\n"
     )
+    if never_seen:
+        out.write(f"columns never seen (check PIPELINE_COLUMNS / --columns): {', '.join(never_seen)}\n")
 
 
 def _demo(args: argparse.Namespace) -> int:
@@ -105,10 +107,11 @@ def _transform(args: argparse.Namespace) -> int:
     config = _config(args, env)
     configure_logging(config.log_level, sys.stderr)
     event = _load_event(args.event)
-    response = make_handler(config)(event, LocalContext())
+    never_seen: list[str] = []
+    response = make_handler(config, on_summary=lambda _fields, names: never_seen.extend(names))(event, LocalContext())
     if args.decode:
         _print_lines(response, sys.stdout)
-        _print_summary(response, sys.stderr)
+        _print_summary(response, sys.stderr, never_seen)
     else:
         json.dump(response, sys.stdout, indent=2)
         sys.stdout.write("\n")
