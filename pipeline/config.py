@@ -96,9 +96,12 @@ class Config(NamedTuple):  # a NamedTuple, not a dataclass: dataclasses imports 
         check("PIPELINE_NULL", lambda _: encode(fmt, null=null))
         columns = check("PIPELINE_COLUMNS", lambda text: parse_columns(text) if text else None)
         if columns is None and fmt != "jsonl":
+            why = f"required when PIPELINE_FORMAT is {fmt}"
             raise ConfigError(
-                f"PIPELINE_COLUMNS is required when PIPELINE_FORMAT is {fmt} "
-                "(e.g. PIPELINE_COLUMNS=id,name,@eventName); only jsonl can write the whole image"
+                f"PIPELINE_COLUMNS is {why} (e.g. PIPELINE_COLUMNS=id,name,@eventName); "
+                "only jsonl can write the whole image",
+                "PIPELINE_COLUMNS",
+                f"{why} (e.g. id,name,@eventName); only jsonl can write the whole image",
             )
         reingest = check("PIPELINE_REINGEST", lambda text: _choice(text.lower(), ("on", "off")))
         level = check("LOG_LEVEL", lambda text: _choice(text.upper(), _LEVELS))

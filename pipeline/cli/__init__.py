@@ -21,6 +21,7 @@ import os
 import sys
 from collections.abc import Sequence
 from typing import NoReturn
+from urllib.parse import urlsplit
 
 from ..app import InvalidEvent
 from ..budget import BudgetError
@@ -78,7 +79,8 @@ def _aws(exc: BaseException) -> tuple[str, int] | None:
     if "NoRegionError" in names:
         return "no AWS region: set AWS_REGION (or AWS_DEFAULT_REGION), e.g. AWS_REGION=eu-west-1", EXIT_USAGE
     if "EndpointConnectionError" in names:
-        endpoint = getattr(exc, "kwargs", {}).get("endpoint_url", "")
+        url = urlsplit(str(getattr(exc, "kwargs", {}).get("endpoint_url", "")))
+        endpoint = f"{url.scheme}://{url.netloc}" if url.netloc else ""
         how = (
             "check --endpoint-url / AWS_ENDPOINT_URL and that the service there is running"
             if os.environ.get("AWS_ENDPOINT_URL")

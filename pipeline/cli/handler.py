@@ -50,9 +50,12 @@ def _config(args: argparse.Namespace, base: Mapping[str, str]) -> Config:
         return Config.from_env(env)
     except ConfigError as exc:
         flag = given.get(exc.variable or "")
-        if flag is None:
-            raise
-        raise UsageError(f"{flag} {env[exc.variable]!r}: {exc.reason}") from None
+        if flag is not None:
+            raise UsageError(f"{flag} {env[exc.variable]!r}: {exc.reason}") from None
+        flags = {variable: flag for flag, variable in _FLAGS.items()}
+        if exc.variable in flags:
+            raise UsageError(f"{exc} (or give --{flags[exc.variable].replace('_', '-')})") from None
+        raise
 
 
 def _load_event(path: str) -> Any:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import urllib.request
 from typing import Any
 
 from ..budget import LAMBDA_RESPONSE_LIMIT
@@ -24,7 +25,11 @@ def _sandbox(args: argparse.Namespace) -> int:
     server.start()
     try:
         host, port = server.get_host_and_port()
-        return run_sandbox(f"http://{host}:{port}", items=args.items, budget=args.budget, out=args.out)
+        url = f"http://{host}:{port}"
+        # moto keeps its resources in this process: start from an empty account even if a sandbox ran before
+        with urllib.request.urlopen(urllib.request.Request(f"{url}/moto-api/reset", method="POST"), timeout=10):
+            pass
+        return run_sandbox(url, items=args.items, budget=args.budget, out=args.out)
     finally:
         server.stop()
 
