@@ -374,3 +374,14 @@ def test_ctrl_c_as_a_module_ends_with_a_short_line_and_status_130(tmp_path):
             process.kill()
     assert rest.splitlines()[-1] == "interrupted", "".join(seen) + rest
     assert "Traceback" not in rest
+
+
+def test_the_console_script_names_itself(tmp_path):
+    script = Path(sys.executable).parent / "ddb-firehose-pipeline"
+    if not script.exists():
+        pytest.skip("the console script is installed by pip install (make test does it)")
+    result = subprocess.run(
+        [str(script), "sandbox", "--items", "0"], env=_env(tmp_path), capture_output=True, text=True, check=False
+    )
+    assert result.returncode == 2
+    assert _one_line(result.stderr).startswith("ddb-firehose-pipeline sandbox: error: argument --items")

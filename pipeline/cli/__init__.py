@@ -50,8 +50,14 @@ class _Parser(argparse.ArgumentParser):
         raise SystemExit(EXIT_USAGE)
 
 
+def _prog() -> str:
+    """``python -m pipeline``, or the console script's name (``ddb-firehose-pipeline``) when run as that."""
+    name = os.path.basename(sys.argv[0]) if sys.argv and sys.argv[0] else ""
+    return PROG if not name or name.endswith((".py", "pytest")) or name.startswith("python") else name
+
+
 def _parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog=PROG, description="Firehose transformation for DynamoDB change data.")
+    parser = _Parser(prog=_prog(), description="Firehose transformation for DynamoDB change data.")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     add_handler_commands(commands)
     add_athena_command(commands)
