@@ -385,3 +385,15 @@ def test_the_console_script_names_itself(tmp_path):
     )
     assert result.returncode == 2
     assert _one_line(result.stderr).startswith("ddb-firehose-pipeline sandbox: error: argument --items")
+
+
+def test_a_file_the_system_refuses_to_read_injected_at_read_bytes_is_one_line(files, monkeypatch, capsys):
+    def refused(self):
+        raise PermissionError(13, "Permission denied", str(self))
+
+    monkeypatch.setattr(Path, "read_bytes", refused)  # the edge: works as root too, where chmod 0 does not
+    monkeypatch.setenv("PIPELINE_COLUMNS", COLUMNS)
+    assert main(["transform", files["event"]]) == 2
+    assert _one_line(capsys.readouterr().err) == f"error: {files['event']}: permission denied"
+    assert main(["run-local", "--file", files["event"], "--to", files["out"]]) == 2
+    assert _one_line(capsys.readouterr().err) == f"error: {files['event']}: permission denied"

@@ -123,6 +123,8 @@ def explain(exc: BaseException) -> tuple[str, int] | None:
         if isinstance(exc, PermissionError):
             return f"{where}: permission denied", EXIT_USAGE
         return f"{where}: {exc.strerror or exc}", EXIT_FAILED
+    if isinstance(exc, OSError) and not type(exc).__module__.startswith(("botocore", "urllib3")):
+        return f"{exc.strerror or exc}", EXIT_FAILED  # a full disk, a broken connection ...
     aws = _aws(exc)
     if aws is not None:
         return aws
