@@ -133,8 +133,13 @@ def note_presence(presence: ColumnPresence) -> Stage:
     """
 
     def run(records: Iterable[Record]) -> Iterator[Record]:
+        records = iter(records)
         for rec in records:
-            if presence.unseen and rec.result == OK:
+            if not presence.unseen:  # all seen: hand the rest through without looking (yield from runs in C)
+                yield rec
+                yield from records
+                return
+            if rec.result == OK:
                 presence.see(rec.value)
             yield rec
 
