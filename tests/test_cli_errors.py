@@ -397,3 +397,18 @@ def test_a_file_the_system_refuses_to_read_injected_at_read_bytes_is_one_line(fi
     assert _one_line(capsys.readouterr().err) == f"error: {files['event']}: permission denied"
     assert main(["run-local", "--file", files["event"], "--to", files["out"]]) == 2
     assert _one_line(capsys.readouterr().err) == f"error: {files['event']}: permission denied"
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "says"),
+    [
+        ("AWS_ENDPOINT_URL", "localhost:4566", "AWS_ENDPOINT_URL='localhost:4566' is not an http:// or https:// URL"),
+        ("AWS_REGION", "bad region!", "'bad region!' is not an AWS region: set AWS_REGION"),
+    ],
+)
+@pytest.mark.usefixtures("no_aws")
+def test_a_bad_aws_variable_is_named(variable, value, says, files, monkeypatch, capsys):  # noqa: PLR0917
+    monkeypatch.setenv(variable, value)
+    monkeypatch.setenv("PIPELINE_COLUMNS", COLUMNS)
+    assert main(["run-local", "--stream", "orders", "--to", files["out"]]) == 2
+    assert _one_line(capsys.readouterr().err).startswith(f"error: {says}")

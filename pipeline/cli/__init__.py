@@ -84,6 +84,9 @@ def _aws(exc: BaseException) -> tuple[str, int] | None:
         )
     if "NoRegionError" in names:
         return "no AWS region: set AWS_REGION (or AWS_DEFAULT_REGION), e.g. AWS_REGION=eu-west-1", EXIT_USAGE
+    if "InvalidRegionError" in names:
+        region = getattr(exc, "kwargs", {}).get("region_name", "")
+        return f"{region!r} is not an AWS region: set AWS_REGION (or AWS_DEFAULT_REGION), e.g. eu-west-1", EXIT_USAGE
     if "EndpointConnectionError" in names:
         url = urlsplit(str(getattr(exc, "kwargs", {}).get("endpoint_url", "")))
         endpoint = f"{url.scheme}://{url.netloc}" if url.netloc else ""

@@ -29,6 +29,7 @@ __all__ = [
     "output_folder",
     "size",
     "source_location",
+    "use_endpoint",
     "whole",
 ]
 
@@ -244,6 +245,29 @@ def source_location(text: str) -> str:
     if not os.access(path, os.R_OK | (os.X_OK if path.is_dir() else 0)):
         raise argparse.ArgumentTypeError(f"{text}: permission denied (cannot read it)")
     return text
+
+
+def use_endpoint(flag: str | None) -> None:
+    """Point every AWS client made from now on at *flag* (``--endpoint-url``), else check ``AWS_ENDPOINT_URL``.
+
+    >>> import os
+    >>> os.environ["AWS_ENDPOINT_URL"] = "localhost:4566"
+    >>> use_endpoint(None)
+    Traceback (most recent call last):
+    pipeline.cli.arguments.UsageError: AWS_ENDPOINT_URL='localhost:4566' is not an http:// or https:// URL
+    >>> use_endpoint("http://127.0.0.1:5000"); os.environ["AWS_ENDPOINT_URL"]
+    'http://127.0.0.1:5000'
+    >>> del os.environ["AWS_ENDPOINT_URL"]
+    """
+    if flag:
+        os.environ["AWS_ENDPOINT_URL"] = flag
+        return
+    given = os.environ.get("AWS_ENDPOINT_URL")
+    if given:
+        try:
+            endpoint_url(given)
+        except argparse.ArgumentTypeError:
+            raise UsageError(f"AWS_ENDPOINT_URL={given!r} is not an http:// or https:// URL") from None
 
 
 def endpoint_url(text: str) -> str:

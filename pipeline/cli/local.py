@@ -14,14 +14,13 @@ from ..logs import configure_logging
 from ..sinks.delivery import Destination
 from ..sinks.prefixes import DEFAULT_ERROR_PREFIX, DEFAULT_PREFIX
 from ..sinks.storage import open_store
-from .arguments import endpoint_url, input_file, kinesis_stream_name, location, name, number, size, whole
+from .arguments import endpoint_url, input_file, kinesis_stream_name, location, name, number, size, use_endpoint, whole
 
 __all__ = ["add_run_local"]
 
 
 def _run_local(args: argparse.Namespace) -> int:
-    if args.endpoint_url:
-        os.environ["AWS_ENDPOINT_URL"] = args.endpoint_url  # every client made from here on uses it
+    use_endpoint(args.endpoint_url)
     env = dict(os.environ)
     env.setdefault("LOG_LEVEL", "WARNING")  # the progress line says how it goes; failures are still logged
     config = Config.from_env(env)

@@ -12,7 +12,7 @@ from ..sinks.delivery import Destination
 from ..sinks.prefixes import DEFAULT_PREFIX
 from ..sinks.storage import Folder, Store, open_store
 from ..tools.redrive import Target, redrive, to_store, to_stream
-from .arguments import UsageError, endpoint_url, kinesis_stream_name, location, name, source_location
+from .arguments import UsageError, endpoint_url, kinesis_stream_name, location, name, source_location, use_endpoint
 
 __all__ = ["add_redrive"]
 
@@ -43,8 +43,7 @@ def _target(args: argparse.Namespace) -> Target:
 
 
 def _redrive(args: argparse.Namespace) -> int:
-    if args.endpoint_url:
-        os.environ["AWS_ENDPOINT_URL"] = args.endpoint_url  # every client made from here on uses it
+    use_endpoint(args.endpoint_url)
     config = Config.from_env(os.environ)
     args.partition_keys = [k.name for k in config.partition_keys]
     store, keys = _source(args.source)
