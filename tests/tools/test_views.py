@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import random
+from pathlib import Path
 
 import pytest
 from conftest import firehose_event, outputs, results, run
@@ -183,3 +184,12 @@ def test_cli_mistakes_are_one_line_and_exit_2(capsys, monkeypatch, columns, args
     assert main(["athena-ddl", "--table", "orders", "--location", "s3://my-bucket/data/", *args]) == 2
     captured = capsys.readouterr()
     assert captured.out == "" and captured.err.count("\n") == 1 and message in captured.err
+
+
+def test_the_readme_shows_what_the_command_prints(capsys, monkeypatch):
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+    section = readme.split("## Current state", 1)[1]
+    shown = section.split("```sql\n", 1)[1].split("```", 1)[0]
+    monkeypatch.setenv("PIPELINE_COLUMNS", "event=@eventName,id,name,amount,@version")
+    main(["athena-ddl", "--table", "orders", "--location", "s3://my-bucket/data/", "--current", "--key", "id"])
+    assert capsys.readouterr().out.split(";\n\n")[1] == shown.rstrip("\n") + ";\n"
