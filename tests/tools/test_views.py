@@ -15,6 +15,7 @@ from sqlglot import exp
 
 from pipeline import Config
 from pipeline.cli import main
+from pipeline.tools.athena import athena_ddl
 from pipeline.tools.views import current_query, current_view
 
 COLUMNS = "event=@eventName,id,sk,name,amount,flag,note,v=@version"
@@ -150,6 +151,12 @@ def test_the_statement_parses_as_athena_with_partitions_and_renamed_columns():
 def test_what_the_view_needs_is_named(env, keys, message):
     with pytest.raises(ValueError, match=message):
         current_view(Config.from_env(env), "orders", keys)
+
+
+def test_the_version_stays_text():
+    config = Config.from_env({"PIPELINE_COLUMNS": "id,@eventName,v=@version", "PIPELINE_FORMAT": "jsonl"})
+    with pytest.raises(ValueError, match="@version\\) is text that sorts as text"):
+        athena_ddl(config, "orders", "s3://my-bucket/data/", types={"v": "decimal(38,0)"})
 
 
 def test_date_and_hour_partitions_need_not_be_keys():
