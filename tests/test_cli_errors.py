@@ -130,6 +130,9 @@ CASES = [
     (["athena-ddl", "--table", "t", "--location", "s3://bucket/", "--type", "id=varchr"], "not an Athena type", 2),
     (["athena-ddl", "--table", "t", "--location", "s3://bucket/", "--type", "id"], "is not COLUMN=TYPE", 2),
     (["athena-ddl", "--table", "t", "--location", "s3://bucket/", "--since", "May"], "'May' is not a date", 2),
+    (["athena-ddl", "--table", "t", "--location", "s3://bucket/", "--key", "id"], "--key is for the current", 2),
+    (["athena-ddl", "--table", "t", "--location", "s3://bucket/", "--current"], "--current needs the item's key", 2),
+    (["athena-ddl", "--table", "t", "--location", "s3://bucket/", "--current", "--key", ""], "is not COLUMN", 2),
     # run-local
     (["run-local", "--file", "{missing}", "--to", "{out}"], "argument --file: ", 2),
     (["run-local", "--file", "{folder}", "--to", "{out}"], "is a folder: give a file", 2),

@@ -1,4 +1,4 @@
-"""``athena-ddl``: print the Athena table for the configured output."""
+"""``athena-ddl``: print the Athena table for the configured output and, with ``--current``, its current state."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from datetime import date
 from ..config import Config
 from ..sinks.storage import check_s3_url
 from ..tools.athena import athena_ddl, athena_type, firehose_prefix
+from ..tools.views import current_view
 from .arguments import UsageError
 
 __all__ = ["add_athena_command"]
@@ -41,12 +42,29 @@ def _s3_location(text: str) -> str:
     return text
 
 
+def _key(text: str) -> list[str]:
+    """``pk`` or ``pk,sk``: one or two column names."""
+    names = [name.strip() for name in text.split(",")]
+    if not 1 <= len(names) <= 2 or not all(names):
+        raise argparse.ArgumentTypeError(f"{text!r} is not COLUMN or COLUMN,COLUMN, e.g. id or pk,sk")
+    return names
+
+
 def _run(args: argparse.Namespace) -> int:
     config = Config.from_env(os.environ)
     types = dict(args.type)
     if len(types) != len(args.type):
         raise UsageError("--type gives one column two types: give each column once")
-    print(athena_ddl(config, args.table, args.location, types=types, since=args.since))
+    if args.key is not None and not args.current:
+        raise UsageError("--key is for the current-state view: add --current")
+    table = athena_ddl(config, args.table, args.location, types=types, since=args.since)
+    if args.current:
+        if args.key is None:
+            raise UsageError("--current needs the item's key: --key id (or --key pk,sk)")
+        view = current_view(config, args.table, args.key)
+        print(f"{table};\n\n{view};")
+    else:
+        print(table)
     if config.partition_keys:
         where = f"{args.location.rstrip('/')}/{firehose_prefix(config.partition_keys)}"
         print(f"-- Firehose must write under {where}", file=sys.stderr)
@@ -78,5 +96,14 @@ def add_athena_command(commands: argparse._SubParsersAction[argparse.ArgumentPar
     )
     parser.add_argument(
         "--since", type=_since, default="2020-01-01", help="first day of date partitions (default 2020-01-01)"
+    )
+    parser.add_argument(
+        "--current",
+        action="store_true",
+        help="also print CREATE OR REPLACE VIEW TABLE_current: per key, the change with the highest @version, "
+        "without the keys whose last change is a REMOVE (needs @eventName and @version among the columns)",
+    )
+    parser.add_argument(
+        "--key", type=_key, metavar="COLUMN[,COLUMN]", help="the item's key columns for --current, e.g. pk,sk"
     )
     parser.set_defaults(run=_run)

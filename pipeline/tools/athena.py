@@ -202,9 +202,14 @@ def _parse_type(tokens: list[str]) -> tuple[str, list[str]]:
 def _column_type(column: Column, fmt: str, types: Mapping[str, str]) -> str:
     if column.name in types:
         try:
-            return athena_type(types[column.name])
+            kind = athena_type(types[column.name])
         except ValueError as exc:
             raise ValueError(f"column {column.name!r}: {exc}") from None
+        if column.spec == "@version" and kind != "string":
+            raise ValueError(
+                f"column {column.name!r} (@version) is text that sorts as text (up to 40 digits): no --type"
+            )
+        return kind
     if fmt == "csv":
         return "string"
     if fmt == "jsonl" and column.spec in _TIMES:
