@@ -5,7 +5,8 @@ with the csv columns of the handler benchmarks. The baseline is the handler's st
 same items as INSERT change records (what the Lambda does, without the response): the target is at least
 80 % of its rate per worker. Rates are given twice: by the clock (items/s, MB/s: what a run takes on this
 machine, busy or not) and per CPU-second of the workers (what one core does, which other work on a shared
-machine disturbs far less). A complete measured run writes ``benchmarks/BACKFILL.md``; the README quotes it.
+machine disturbs far less). A complete measured run writes ``BACKFILL.md`` beside ``RESULTS.md`` (the committed
+``benchmarks/BACKFILL.md`` with ``make bench-record``); the README quotes it.
 """
 
 from __future__ import annotations
@@ -31,7 +32,9 @@ from .variants import CSV_COLUMNS
 FULL, QUICK = (1_000_000, 16), (2_000, 4)
 BASELINE_ITEMS = 100_000  # the stages alone, on this many of the export's items, in memory
 ENV = {"PIPELINE_COLUMNS": CSV_COLUMNS}
-BACKFILL_MD = Path(__file__).parent / "BACKFILL.md"
+# Beside RESULTS.md: .benchmarks/ for `make bench`, the committed benchmarks/ for `make bench-record`
+BACKFILL_MD = Path(os.environ.get("BENCH_RESULTS") or Path(__file__).parent.parent / ".benchmarks" / "RESULTS.md")
+BACKFILL_MD = BACKFILL_MD.with_name("BACKFILL.md")
 TARGET = 0.8
 GLUE_CORES = 36  # 10 G.1X workers: one is the driver, 9 executors x 4 vCPU
 
@@ -61,6 +64,7 @@ def measured(quick):
     rates: dict[str, Rate] = {}
     yield rates
     if not quick and len(rates) == 4:
+        BACKFILL_MD.parent.mkdir(parents=True, exist_ok=True)
         BACKFILL_MD.write_text(render(rates), "utf-8")
 
 

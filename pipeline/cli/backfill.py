@@ -10,18 +10,15 @@ from typing import Any
 
 from ..backfill.manifest import VIEWS, read_export
 from ..backfill.run import DEFAULT_ERROR_PREFIX, plan, run_local
+from .arguments import endpoint_url, location, name, number, source_location, use_endpoint, whole
 
 __all__ = ["add_backfill_commands"]
 
-
-def _workers(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError("must be at least 1")
-    return value
+_ENDPOINT = "AWS endpoint for S3, e.g. a local moto server (default: AWS_ENDPOINT_URL, else AWS)"
 
 
 def _backfill(args: argparse.Namespace) -> int:
+    use_endpoint(args.endpoint_url)
     export = read_export(args.export)
     keys = [k.strip() for k in (args.keys or "").split(",") if k.strip()]
     tasks = plan(
@@ -54,6 +51,7 @@ def _backfill(args: argparse.Namespace) -> int:
 
 
 def _generate_export(args: argparse.Namespace) -> int:
+    use_endpoint(args.endpoint_url)
     from ..backfill.generate import generate_export  # noqa: PLC0415 - only this command needs it
 
     folder = generate_export(
@@ -80,10 +78,12 @@ def add_backfill_commands(commands: Any) -> None:
         "Rows go under the delivery stream's prefix, failed items under the error prefix in Firehose's "
         "processing-failed format (for redrive). Exit status 1 if a data file or an item failed.",
     )
-    parser.add_argument("export", help="the export's folder (…/AWSDynamoDB/<ExportId>/): a local folder or s3://")
-    parser.add_argument("--to", required=True, help="a folder or s3://bucket[/base/]")
+    parser.add_argument(
+        "export", type=source_location, help="the export's folder (…/AWSDynamoDB/<ExportId>/): a local folder or s3://"
+    )
+    parser.add_argument("--to", required=True, type=location, help="a folder or s3://bucket[/base/]")
     parser.add_argument("--engine", choices=("local", "spark"), default="local", help="where to run (default local)")
-    parser.add_argument("--workers", type=_workers, help="local engine: processes (default: the CPU count)")
+    parser.add_argument("--workers", type=whole(1), help="local engine: processes (default: the CPU count)")
     parser.add_argument("--master", help="spark engine: the master, e.g. local[2] (default: spark-submit's)")
     parser.add_argument("--gzip", action="store_true", help="gzip the objects (names end in .gz)")
     parser.add_argument(
@@ -95,16 +95,22 @@ def add_backfill_commands(commands: Any) -> None:
         "--error-prefix", default=DEFAULT_ERROR_PREFIX, help=f"prefix for failed items (default {DEFAULT_ERROR_PREFIX})"
     )
     parser.add_argument("--keys", help="full exports: the table's key attributes, e.g. pk,sk (for @-image keys)")
-    parser.add_argument("--name", default="backfill", help="first part of the objects' names (default backfill)")
+    parser.add_argument(
+        "--name", type=name("a name"), default="backfill", help="first part of the objects' names (default backfill)"
+    )
     parser.add_argument("--quiet", action="store_true", help="no progress line on stderr")
+    parser.add_argument("--endpoint-url", type=endpoint_url, help=_ENDPOINT)
     parser.set_defaults(run=_backfill)
 
     generate = commands.add_parser("generate-export", help="write a realistic DynamoDB export (manifests, gzip files)")
-    generate.add_argument("--items", type=int, default=10_000, help="items (or changes) in the export")
-    generate.add_argument("--files", type=_workers, default=4, help="data files (default 4)")
+    generate.add_argument("--items", type=whole(0), default=10_000, help="items (or changes) in the export")
+    generate.add_argument("--files", type=whole(1), default=4, help="data files (default 4)")
     generate.add_argument("--incremental", action="store_true", help="an incremental export (changes), not a full one")
     generate.add_argument("--view", choices=VIEWS, default=VIEWS[0], help="incremental export's view type")
-    generate.add_argument("--awkward", type=float, default=0.1, help="share of items with awkward values")
-    generate.add_argument("--seed", type=int, default=0)
-    generate.add_argument("-o", "--output", required=True, help="folder or s3://bucket[/prefix/] to write it under")
+    generate.add_argument("--awkward", type=number(0, 1), default=0.1, help="share of items with awkward values")
+    generate.add_argument("--seed", type=whole(0), default=0)
+    generate.add_argument(
+        "-o", "--output", required=True, type=location, help="folder or s3://bucket[/prefix/] to write it under"
+    )
+    generate.add_argument("--endpoint-url", type=endpoint_url, help=_ENDPOINT)
     generate.set_defaults(run=_generate_export)

@@ -192,8 +192,12 @@ def test_bad_exports_are_refused_with_one_line_and_status_2(tmp_path, capsys, mo
     missing = export_files(folder)[1]
     missing.rename(tmp_path / "elsewhere.json.gz")
     refused(f"data file {missing.relative_to(tmp_path / 'export')} listed in manifest-files.json is missing")
-    assert main(["backfill", str(tmp_path / "nothing"), "--to", out]) == 2
+    (tmp_path / "empty").mkdir()
+    assert main(["backfill", str(tmp_path / "empty"), "--to", out]) == 2
     assert "no manifest-summary.json there" in capsys.readouterr().err
+    assert main(["backfill", str(tmp_path / "nothing"), "--to", out, "--workers", "0"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "no such file or folder" in err
 
 
 def test_a_garbage_line_and_a_failing_item_land_in_the_error_folder_for_redrive(tmp_path, monkeypatch, capsys):
