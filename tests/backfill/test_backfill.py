@@ -321,3 +321,37 @@ def test_missing_buckets_are_one_line_errors_not_tracebacks(aws, tmp_path, monke
     assert main(["backfill", folder, "--to", "s3://no-such-lake/", "--quiet", "--workers", "1"]) == 1
     printed = capsys.readouterr().out
     assert printed.count("cannot write its objects (NoSuchBucket)") == 2
+
+
+def test_the_current_state_view_over_backfill_and_stream_together(tmp_path):
+    """One table over both: the backfilled items, then the stream's changes after the export (and one before it,
+    arriving late): the current-state view (athena-ddl --current, run in DuckDB) gives each key's last state."""
+    from conftest import firehose_event, outputs, run
+    from duck import current_rows
+
+    env = {"PIPELINE_COLUMNS": "event=@eventName,id,status,@version"}
+    folder = generate_export(str(tmp_path / "export"), 30, 2)
+    assert run_local(plan(read_export(folder), str(tmp_path / "lake"), env), workers=1).ok
+    backfilled = {r[1]: r[2] for r in rows_of(tmp_path / "lake")}
+
+    def change(name: str, key: str, at_ms: int, status: str | None) -> bytes:
+        ddb = {"ApproximateCreationDateTime": at_ms, "Keys": {"id": {"S": key}}}
+        image = {"id": {"S": key}, "status": {"S": status or "gone"}}
+        ddb |= {"OldImage": image} if name == "REMOVE" else {"NewImage": image}
+        return json.dumps({"eventName": name, "tableName": "orders", "dynamodb": ddb}).encode()
+
+    stream = [
+        change("MODIFY", "order-00000001", EXPORT_MS + 1, "REFUNDED"),
+        change("REMOVE", "order-00000002", EXPORT_MS + 2, None),
+        change("INSERT", "order-00000099", EXPORT_MS + 3, "NEW"),
+        change("MODIFY", "order-00000003", EXPORT_MS - 5_000, "STALE"),  # before the export, delivered late
+    ]
+    (tmp_path / "lake" / "stream").mkdir()
+    (tmp_path / "lake" / "stream" / "part-1").write_bytes(b"".join(outputs(run(firehose_event(stream), **env))))
+
+    files = sorted(p for p in (tmp_path / "lake").rglob("*") if p.is_file())
+    current = {row[1]: (row[0], row[2]) for row in current_rows(Config.from_env(env), "orders", ["id"], files)}
+    expected = {key: ("INSERT", status) for key, status in backfilled.items()}
+    expected |= {"order-00000001": ("MODIFY", "REFUNDED"), "order-00000099": ("INSERT", "NEW")}
+    del expected["order-00000002"]
+    assert current == expected
