@@ -118,7 +118,8 @@ def test_the_glue_job_script_with_glue_arguments(spark, tmp_path, monkeypatch, c
     import runpy
 
     folder = generate_export(str(tmp_path / "export"), 500, 2)
-    monkeypatch.delenv("PIPELINE_COLUMNS", raising=False)
+    # the job's argument wins; set here so that monkeypatch restores the variable the script sets
+    monkeypatch.setenv("PIPELINE_COLUMNS", "not,these")
     argv = ["backfill_job.py", "--JOB_ID", "j_1", "--JOB_RUN_ID", "jr_1", "--TempDir", "s3://glue-temp/"]
     argv += ["--export", folder, "--to", str(tmp_path / "lake"), "--gzip", "true"]
     argv += ["--PIPELINE_COLUMNS", "event=@eventName,id,v=@version", "--enable-continuous-cloudwatch-log", "true"]
