@@ -12,6 +12,7 @@ from .config import Config
 from .decode import decode
 from .encode import encode
 from .events import keep_events
+from .iceberg import with_otf_metadata
 from .logs import log
 from .parse import EVENT_NAMES, Loads, parse
 from .partitions import with_partition_keys
@@ -62,7 +63,12 @@ def stages(config: Config, *, loads: Loads | None = None) -> list[Stage]:
         chosen.append(keep_events(config.events))
     if config.partition_keys:
         chosen.append(with_partition_keys(config.partition_keys, config.image))
-    chosen += [project(config.columns, config.image), encode(config.format, null=config.null)]
+    if config.format == "iceberg":
+        assert config.columns is not None
+        keys = [c for c in config.columns if c.name in config.iceberg_keys]
+        chosen.append(with_otf_metadata(config.iceberg_table, config.iceberg_mode, keys, config.image))
+    types = config.iceberg_types if config.format == "iceberg" else None
+    chosen += [project(config.columns, config.image), encode(config.format, null=config.null, types=types)]
     return chosen
 
 

@@ -8,7 +8,7 @@ import sys
 from datetime import date
 
 from ..config import Config
-from ..tools.athena import athena_ddl, firehose_prefix
+from ..tools.athena import athena_ddl, firehose_prefix, iceberg_ddl
 
 __all__ = ["add_athena_command"]
 
@@ -29,6 +29,9 @@ def _run(args: argparse.Namespace) -> int:
         since = date.fromisoformat(args.since)
     except ValueError:
         raise ValueError(f"--since {args.since!r} is not a date (YYYY-MM-DD)") from None
+    if args.iceberg:
+        print(iceberg_ddl(config, args.table, args.location, types=_types(args.type)))
+        return 0
     print(athena_ddl(config, args.table, args.location, types=_types(args.type), since=since))
     if config.partition_keys:
         where = f"{args.location.rstrip('/')}/{firehose_prefix(config.partition_keys)}"
@@ -54,6 +57,11 @@ def add_athena_command(commands: argparse._SubParsersAction[argparse.ArgumentPar
         default=[],
         metavar="COLUMN=TYPE",
         help="Athena type of a tsv or jsonl column, e.g. amount=decimal(38,9) (default string); repeatable",
+    )
+    parser.add_argument(
+        "--iceberg",
+        action="store_true",
+        help="print the Iceberg table (CREATE TABLE ... 'table_type'='ICEBERG') that PIPELINE_FORMAT=iceberg fills",
     )
     parser.add_argument("--since", default="2020-01-01", help="first day of date partitions (default 2020-01-01)")
     parser.set_defaults(run=_run)

@@ -33,11 +33,13 @@ class Destination(NamedTuple):
 
 
 class Delivered(NamedTuple):
-    """One record's output: its bytes, its partition keys (or None) and when it arrived (epoch ms)."""
+    """One record's output: its bytes, its partition keys (or None), when it arrived (epoch ms) and, for the
+    Iceberg destination, its ``otfMetadata`` (or None)."""
 
     data: bytes
     keys: Mapping[str, str] | None
     arrival_ms: int
+    otf: Mapping[str, str] | None = None
 
 
 def _write(store: Store, stream: str, groups: dict[str, list[bytes]], *, dry_run: bool) -> dict[str, int]:
