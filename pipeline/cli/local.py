@@ -11,7 +11,7 @@ from ..config import Config
 from ..local.runner import Settings, local_handler, run_local
 from ..local.sources import FileSource, KinesisSource, Source
 from ..logs import configure_logging
-from ..sinks.delivery import Destination
+from ..sinks.delivery import Destination, TableSink
 from ..sinks.prefixes import DEFAULT_ERROR_PREFIX, DEFAULT_PREFIX
 from ..sinks.storage import open_store
 from ..tools.generate import parse_size
@@ -32,13 +32,30 @@ def _run_local(args: argparse.Namespace) -> int:
     )
     source: Source = FileSource(args.file) if args.file else KinesisSource(args.stream, start=args.start.upper())
     handler, reingested = local_handler(config, source)
-    dest = Destination(open_store(args.to), args.prefix, args.error_prefix, args.name)
+    dest = _iceberg(args, config) if args.to.startswith("iceberg:") else None
+    if dest is None:
+        dest = Destination(open_store(args.to), args.prefix, args.error_prefix, args.name)
     keys = frozenset(k.name for k in config.partition_keys)
     try:
         run_local(source, handler, dest, settings, reingested=reingested, partition_keys=keys, progress=sys.stderr)
     except KeyboardInterrupt:
         print("\nstopped", file=sys.stderr)
     return 0
+
+
+def _iceberg(args: argparse.Namespace, config: Config) -> TableSink:
+    """The local Iceberg destination for ``--to iceberg:DIR[?table=db.t]`` (pyiceberg, the ``iceberg`` extra)."""
+    if config.format != "iceberg":
+        raise ValueError(
+            f"--to {args.to}: the Iceberg destination takes PIPELINE_FORMAT=iceberg (it is {config.format})"
+        )
+    try:
+        from ..sinks.iceberg import open_iceberg  # noqa: PLC0415 (pyiceberg is optional: loaded only for iceberg:)
+    except ImportError:
+        raise ValueError(
+            "--to iceberg: needs pyiceberg: pip install 'ddb-firehose-pipeline[iceberg]' (or make test's .venv)"
+        ) from None
+    return open_iceberg(args.to, config.iceberg_types, config.iceberg_keys, args.name)
 
 
 def add_run_local(commands: Any) -> None:
@@ -52,7 +69,12 @@ def add_run_local(commands: Any) -> None:
     where = parser.add_mutually_exclusive_group(required=True)
     where.add_argument("--stream", help="Kinesis stream name or ARN to read")
     where.add_argument("--file", help="file of change records (JSON Lines, {'Records': [...]}, or a Firehose event)")
-    parser.add_argument("--to", required=True, help="s3://bucket[/base/] or a local folder")
+    parser.add_argument(
+        "--to",
+        required=True,
+        help="s3://bucket[/base/], a local folder, or iceberg:DIR[?table=database.table] (local Iceberg tables, "
+        "with PIPELINE_FORMAT=iceberg)",
+    )
     parser.add_argument("--prefix", default=DEFAULT_PREFIX, help=f"S3 prefix for Ok data (default {DEFAULT_PREFIX})")
     parser.add_argument("--error-prefix", default=DEFAULT_ERROR_PREFIX, help="S3 prefix for failed records")
     parser.add_argument("--buffer-size", default="1MB", help="buffer size hint, 0.2MB to 3MB (default 1MB)")
