@@ -22,10 +22,11 @@ from __future__ import annotations
 import base64
 import json
 import re
+import warnings
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from decimal import Decimal
+from decimal import Context, Decimal
 from pathlib import Path
 from typing import Any
 
@@ -57,11 +58,12 @@ from .delivery import Delivered, Destination
 from .prefixes import DEFAULT_ERROR_PREFIX
 from .storage import Folder
 
-__all__ = ["IcebergSink", "open_iceberg", "parse_iceberg_location"]
+__all__ = ["IcebergSink", "open_catalog", "open_iceberg", "parse_iceberg_location"]
 
 ICEBERG_SCHEME = "iceberg:"
 _EPOCH = datetime(1970, 1, 1)  # Iceberg's timestamp (without zone) as pyarrow reads it back: naive, UTC
 _DECIMAL = re.compile(r"decimal\((\d+), ?(\d+)\)")
+_EXACT = Context(prec=80)  # room for any decimal(38,s) value: quantize must never round
 _PRIMITIVES: dict[str, IcebergType] = {
     "string": StringType(),
     "boolean": BooleanType(),
@@ -92,6 +94,13 @@ def parse_iceberg_location(location: str) -> tuple[str, str | None]:
         parse_iceberg_table(value)
         table = value
     return folder, table
+
+
+def open_catalog(folder: str | Path) -> SqlCatalog:
+    """The SQL catalog (SQLite) of a local Iceberg folder, as the sink writes it; read tables back through it."""
+    root = Path(folder).resolve()
+    (root / "warehouse").mkdir(parents=True, exist_ok=True)
+    return SqlCatalog("local", uri=f"sqlite:///{root / 'catalog.db'}", warehouse=(root / "warehouse").as_uri())
 
 
 class _Types:
@@ -167,8 +176,8 @@ def _python(value: Any, kind: IcebergType) -> Any:
         return base64.b64decode(value, validate=True)
     if isinstance(kind, DecimalType):
         number = Decimal(value)
-        quantized = number.quantize(Decimal(1).scaleb(-kind.scale))
-        if quantized != number:
+        quantized = number.quantize(Decimal(1).scaleb(-kind.scale), context=_EXACT)
+        if quantized != number or len(quantized.as_tuple().digits) > kind.precision:
             raise ValueError(f"{value} does not fit decimal({kind.precision},{kind.scale})")
         return quantized
     if isinstance(kind, (IntegerType, LongType)):
@@ -221,10 +230,7 @@ class IcebergSink:
         error_prefix: str = DEFAULT_ERROR_PREFIX,
     ) -> None:
         root = Path(folder).resolve()
-        (root / "warehouse").mkdir(parents=True, exist_ok=True)
-        self.catalog = SqlCatalog(
-            "local", uri=f"sqlite:///{root / 'catalog.db'}", warehouse=(root / "warehouse").as_uri()
-        )
+        self.catalog = open_catalog(root)
         self.schema = table_schema(types)
         self.table = table
         self.keys = tuple(column_name(k) for k in keys)
@@ -309,7 +315,9 @@ class IcebergSink:
         rows = [row for staged in work.rows.values() for row in staged]
         with table.transaction() as tx:
             if work.deleted:
-                tx.delete(delete_filter=self._matching(work.deleted))
+                with warnings.catch_warnings():  # deleting a key no row has is what Firehose does too: no news
+                    warnings.filterwarnings("ignore", "Delete operation did not match any records")
+                    tx.delete(delete_filter=self._matching(work.deleted))
             if rows:
                 tx.append(pa.Table.from_pylist(rows, schema=self.schema.as_arrow()))
         self.commits += 1
