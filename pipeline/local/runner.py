@@ -211,7 +211,8 @@ class _Run:
             self.tally.objects += len(deliver(self.dest, ok))
             error_dest = self.dest
         else:  # a table sink (Iceberg): records it cannot apply go to its error output, as Firehose's do
-            rejected = self.dest.deliver_records(ok)
+            commits, rejected = self.dest.deliver_records(ok)
+            self.tally.objects += commits  # an Iceberg commit per table: what an object is to S3
             errors += [failed(ok_sources[i], "Iceberg.InvalidRecord", reason) for i, reason in rejected]
             applied = set(range(len(ok))) - {i for i, _ in rejected}
             ok = [rec for i, rec in enumerate(ok) if i in applied]

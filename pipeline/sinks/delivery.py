@@ -52,8 +52,8 @@ class TableSink(Protocol):
     def checked(self, partition_keys: Iterable[str] = ()) -> TableSink:
         """This sink, once known to be usable."""
 
-    def deliver_records(self, records: list[Delivered]) -> list[tuple[int, str]]:
-        """Apply *records* in order; ``(index, reason)`` for each one not applied."""
+    def deliver_records(self, records: list[Delivered]) -> tuple[int, list[tuple[int, str]]]:
+        """Apply *records* in order: ``(commits made, [(index, reason) for each record not applied])``."""
 
 
 def _write(store: Store, stream: str, groups: dict[str, list[bytes]], *, dry_run: bool) -> dict[str, int]:

@@ -257,8 +257,8 @@ class IcebergSink:
                 self._tables[key] = self.catalog.create_table(key, schema=self.schema)
         return self._tables[key]
 
-    def deliver_records(self, records: Sequence[Delivered]) -> list[tuple[int, str]]:
-        """Apply *records* in order, one commit per table; ``(index, reason)`` for each record not applied."""
+    def deliver_records(self, records: Sequence[Delivered]) -> tuple[int, list[tuple[int, str]]]:
+        """Apply *records* in order, one commit per table: ``(commits, [(index, reason) of records not applied])``."""
         rejected: list[tuple[int, str]] = []
         pending: dict[tuple[str, str], _Pending] = {}
         for index, rec in enumerate(records):
@@ -269,7 +269,7 @@ class IcebergSink:
                 rejected.append((index, f"Iceberg: {exc}"))
         for (database, name), work in pending.items():
             self._commit(self.open_table(database, name), work)
-        return rejected
+        return len(pending), rejected
 
     def _read(self, rec: Delivered) -> tuple[tuple[str, str], str, dict[str, Any]]:
         otf = rec.otf or {}

@@ -168,7 +168,7 @@ def test_decimal_and_timestamp_values_round_trip_through_the_table(tmp_path):
     good = b'{"id": "a", "price": 123456789012345678901234567890123456.78, "at": 1767225600123456}'
     bad = b'{"id": "b", "price": 1.005, "at": 0}'
     rejected = sink.deliver_records([Delivered(good, None, 0, otf), Delivered(bad, None, 0, otf)])
-    assert rejected == [(1, "Iceberg: 1.005 does not fit decimal(38,2)")]
+    assert rejected == (1, [(1, "Iceberg: 1.005 does not fit decimal(38,2)")])
     (row,) = table_rows(tmp_path, "prices")
     assert row["price"] == Decimal("123456789012345678901234567890123456.78")
     assert row["at"].isoformat() == "2026-01-01T00:00:00.123456"
