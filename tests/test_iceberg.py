@@ -205,3 +205,14 @@ def test_athena_ddl_iceberg_prints_the_table_and_refuses_a_type_the_function_doe
     assert main([*args, "--type", "amount=double"]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "the function writes 'amount' as decimal(38,2)" in err
+
+
+def test_the_local_contract_checks_the_otf_metadata_as_firehose_would():
+    from pipeline.local.contract import contract_problems
+
+    event = firehose_event([change("INSERT", "a")])
+    response = run(event, **BASE)
+    response["records"][0]["metadata"]["otfMetadata"]["operation"] = "upsert"
+    assert contract_problems(event, response) == [
+        "records[0] otfMetadata is not a database, a table and insert, update or delete"
+    ]
