@@ -216,3 +216,12 @@ def test_the_local_contract_checks_the_otf_metadata_as_firehose_would():
     assert contract_problems(event, response) == [
         "records[0] otfMetadata is not a database, a table and insert, update or delete"
     ]
+
+
+def test_athena_ddl_without_iceberg_says_to_add_it_for_the_iceberg_format(monkeypatch, capsys):
+    for name, value in BASE.items():
+        monkeypatch.setenv(name, value)
+    assert main(["athena-ddl", "--table", "lake.orders", "--location", "s3://my-bucket/warehouse/orders/"]) == 2
+    assert (
+        capsys.readouterr().err == "error: PIPELINE_FORMAT=iceberg fills an Iceberg table, not files: add --iceberg\n"
+    )

@@ -209,6 +209,8 @@ def athena_ddl(
     """
     if config.columns is None:
         raise ValueError("Athena needs fixed columns: set PIPELINE_COLUMNS (the whole image has none)")
+    if config.format == "iceberg":
+        raise ValueError("PIPELINE_FORMAT=iceberg fills an Iceberg table, not files: add --iceberg")
     if not re.fullmatch(_TABLE, table):
         raise ValueError(f"table {table!r} is not NAME or DATABASE.NAME (letters, digits and _)")
     if not re.fullmatch(_LOCATION, location):
