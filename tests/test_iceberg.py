@@ -225,3 +225,68 @@ def test_athena_ddl_without_iceberg_says_to_add_it_for_the_iceberg_format(monkey
     assert (
         capsys.readouterr().err == "error: PIPELINE_FORMAT=iceberg fills an Iceberg table, not files: add --iceberg\n"
     )
+
+
+# --- the invariants on random input (hypothesis), as tests/test_properties.py states them for the other formats ---
+
+from test_properties import change as typed_change  # noqa: E402 - the property tests' generators, reused
+from test_properties import image, messy_events  # noqa: E402
+
+from pipeline import make_handler  # noqa: E402
+from pipeline.attributes import to_text  # noqa: E402
+from pipeline.local.context import LocalContext  # noqa: E402
+from pipeline.local.contract import contract_problems  # noqa: E402
+from pipeline.local.memory import MemoryStreams  # noqa: E402
+from pipeline.reingest import to_source  # noqa: E402
+
+ICEBERG_CONFIGS = st.fixed_dictionaries(
+    {
+        "PIPELINE_FORMAT": st.just("iceberg"),
+        "PIPELINE_REINGEST": st.just("off"),
+        "PIPELINE_COLUMNS": st.sampled_from(["a", "a,b,c,id", "a=a.b[0],@eventName,@approximateCreationDateTime"]),
+        "PIPELINE_ICEBERG_TABLE": st.sampled_from(["db.t", "db.{tableName}", "{tableName}.t"]),
+        "PIPELINE_ICEBERG_TYPES": st.sampled_from(["", "a=bigint", "a=decimal(38,10)", "a=boolean", "a=array<string>"]),
+        "PIPELINE_IMAGE": st.sampled_from(["auto", "new", "old", "keys"]),
+    }
+)
+
+
+@given(messy_events(), ICEBERG_CONFIGS)
+def test_the_contract_holds_on_any_input_in_the_iceberg_format(event, env):
+    response = make_handler(Config.from_env(env))(event, LocalContext())  # never raises for bad records
+    assert contract_problems(event, response) == []
+    for entry in response["records"]:
+        assert ("metadata" in entry) == (entry["result"] == "Ok")  # every Ok record is routed
+
+
+@given(st.lists(image, min_size=1, max_size=6))
+def test_string_columns_hold_every_value_as_its_text(images):
+    event = firehose_event([json.dumps(typed_change("INSERT", img)).encode() for img in images])
+    env = {"PIPELINE_FORMAT": "iceberg", "PIPELINE_ICEBERG_TABLE": "db.t", "PIPELINE_COLUMNS": "a,b,c,d"}
+    response = run(event, **env)
+    assert results(response) == ["Ok"] * len(images)
+    for obj, img in zip(objects(response), images, strict=True):
+        expected = {n: None if img.get(n) is None or "NULL" in img[n] else to_text(img[n]) for n in "abcd"}
+        assert obj == expected
+
+
+@given(st.lists(st.tuples(image, st.integers(0, 3)), min_size=1, max_size=20), st.floats(-0.1, 1.1))
+def test_the_budget_holds_with_otf_metadata_and_every_dropped_record_is_reingested(items, share):
+    payloads = [
+        json.dumps({**typed_change("INSERT", img, key=f"k{i}"), "tableName": "T" * (1 + pad * 30)}).encode()
+        for i, (img, pad) in enumerate(items)
+    ]
+    event = firehose_event(payloads)
+    env = {"PIPELINE_FORMAT": "iceberg", "PIPELINE_ICEBERG_TABLE": "db.{tableName}", "PIPELINE_COLUMNS": "a,b,c,d"}
+    unlimited = len(json.dumps(make_handler(Config.from_env({**env, "PIPELINE_REINGEST": "off"}))(event, None)))
+    floor, _ = response_floor(r["recordId"] for r in event["records"])
+    budget = max(1024, floor + int(share * (unlimited - floor)))
+    if floor > budget:
+        return
+    streams = MemoryStreams()
+    config = Config.from_env({**env, "PIPELINE_MAX_RESPONSE_BYTES": str(budget)})
+    response = make_handler(config, reingester=lambda e, c: to_source(e, c, client=streams))(event, LocalContext())
+    assert len(json.dumps(response)) <= budget
+    assert contract_problems(event, response, budget) == []
+    dropped = [i for i, e in enumerate(response["records"]) if e["result"] == "Dropped"]
+    assert [data for stream in streams.put.values() for data, _ in stream] == [payloads[i] for i in dropped]
