@@ -23,7 +23,6 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import UTC, datetime
-from decimal import Decimal, InvalidOperation
 from json.encoder import encode_basestring
 from typing import Any
 
@@ -282,6 +281,8 @@ def _as_number(kind: str) -> Convert:
 
 
 def _as_decimal(precision: int, scale: int) -> Convert:
+    from decimal import Decimal, InvalidOperation  # noqa: PLC0415 - only for decimal columns: off the cold start
+
     def convert(value: Typed) -> str:
         if _kind(value) != "N":
             raise RecordError(f"a decimal column takes N attributes, not {_kind(value)}")
@@ -309,6 +310,8 @@ def _micros(value: Typed) -> int:
         delta = moment - _EPOCH
         return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
     if kind == "N":
+        from decimal import Decimal, InvalidOperation  # noqa: PLC0415 - rare: off the handler's cold start
+
         try:
             number = Decimal(json_number(value["N"]))
         except InvalidOperation:
