@@ -290,3 +290,22 @@ def test_the_budget_holds_with_otf_metadata_and_every_dropped_record_is_reingest
     assert contract_problems(event, response, budget) == []
     dropped = [i for i, e in enumerate(response["records"]) if e["result"] == "Dropped"]
     assert [data for stream in streams.put.values() for data, _ in stream] == [payloads[i] for i in dropped]
+
+
+def test_athena_ddl_iceberg_current_prints_the_table_and_the_view_the_readme_shows(monkeypatch, capsys):
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    shown = readme.split("### Iceberg", 1)[1].split("```sql\n", 1)[1].split("```", 1)[0]
+    columns = "id,amount,event=@eventName,version=@version,at=@approximateCreationDateTime"
+    env = {**BASE, "PIPELINE_ICEBERG_TABLE": "analytics.orders", "PIPELINE_COLUMNS": columns}
+    for name, value in {**env, "PIPELINE_ICEBERG_TYPES": "amount=decimal(38,2)"}.items():
+        monkeypatch.setenv(name, value)
+    args = ["athena-ddl", "--iceberg", "--table", "analytics.orders", "--location", "s3://my-bucket/warehouse/orders/"]
+    assert main([*args, "--current", "--key", "id"]) == 0
+    out = capsys.readouterr().out
+    assert out == shown
+    assert (
+        "TBLPROPERTIES (\n  'table_type' = 'ICEBERG'\n);\n\nCREATE OR REPLACE VIEW \"analytics\".\"orders_current\""
+        in out
+    )
