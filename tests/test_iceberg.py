@@ -309,3 +309,27 @@ def test_athena_ddl_iceberg_current_prints_the_table_and_the_view_the_readme_sho
         "TBLPROPERTIES (\n  'table_type' = 'ICEBERG'\n);\n\nCREATE OR REPLACE VIEW \"analytics\".\"orders_current\""
         in out
     )
+
+
+@pytest.mark.parametrize(
+    "case",
+    [
+        (
+            {"PIPELINE_COLUMNS": "id"},
+            "iceberg:{tmp}",
+            "the Iceberg destination takes PIPELINE_FORMAT=iceberg (it is csv)",
+        ),
+        (BASE, "iceberg:", "give the folder, iceberg:DIR?table=database.table"),
+        (BASE, "iceberg:{tmp}?table=Lake.T", "is not database.table in lower case"),
+    ],
+)
+def test_run_local_to_iceberg_mistakes_get_one_line_and_status_2(case, monkeypatch, capsys, tmp_path):
+    env, to, message = case
+    for name in BASE:
+        monkeypatch.delenv(name, raising=False)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    args = ["run-local", "--file", "pipeline/samples/cities.json", "--to", to.format(tmp=tmp_path / "lake")]
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and message in err
