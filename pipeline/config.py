@@ -181,6 +181,12 @@ def _iceberg(
             "PIPELINE_ICEBERG_KEYS is required when PIPELINE_ICEBERG_MODE is upsert: the columns Firehose matches "
             "rows on (its unique keys), e.g. PIPELINE_ICEBERG_KEYS=id"
         )
+    image = env.get("PIPELINE_IMAGE", "auto").strip().lower()
+    if mode == "upsert" and image in ("new", "old"):
+        raise ConfigError(
+            f"PIPELINE_IMAGE={image}: upsert matches rows on the key columns, and some changes have no {image} "
+            "image to take them from (a REMOVE has no new one, an INSERT no old one): use auto or keys"
+        )
     types = check("PIPELINE_ICEBERG_TYPES", lambda text: column_types(columns, parse_types(text)))
     return {"iceberg_table": table, "iceberg_mode": mode, "iceberg_keys": key_columns, "iceberg_types": types}
 

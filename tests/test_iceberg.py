@@ -153,6 +153,10 @@ def test_a_value_its_column_cannot_hold_fails_its_record_with_the_reason(types, 
         ({"PIPELINE_PARTITION_KEYS": "t=@tableName"}, "PIPELINE_PARTITION_KEYS='t=@tableName': partition keys are"),
         ({"PIPELINE_FORMAT": "csv"}, "PIPELINE_ICEBERG_TABLE='lake.orders': only used with PIPELINE_FORMAT=iceberg"),
         ({"PIPELINE_COLUMNS": ""}, "PIPELINE_COLUMNS is required when PIPELINE_FORMAT is iceberg"),
+        (
+            {"PIPELINE_ICEBERG_MODE": "upsert", "PIPELINE_ICEBERG_KEYS": "id", "PIPELINE_IMAGE": "new"},
+            "PIPELINE_IMAGE=new: upsert matches rows on the key columns",
+        ),
     ],
 )
 def test_bad_iceberg_configuration_fails_at_start_naming_the_variable(env, message):
