@@ -82,7 +82,18 @@ def entry_size(
     return size
 
 
+_OTF_SIZES: dict[tuple[tuple[str, str], ...], int] = {}  # ', "metadata": {"otfMetadata": {...}}' by its items
+
+
 def _metadata_size(keys: Mapping[str, str] | None, otf: Mapping[str, str] | None = None) -> int:
+    if keys is None and otf is not None and len(otf) == 3:  # the Iceberg case: a few tables and operations
+        items = tuple(otf.items())
+        size = _OTF_SIZES.get(items)
+        if size is None:
+            size = _METADATA + len(json.dumps({"otfMetadata": otf}))
+            if len(_OTF_SIZES) < 4096:
+                _OTF_SIZES[items] = size
+        return size
     found: dict[str, Mapping[str, str]] = {}  # as pipeline.response.metadata builds it
     if keys is not None:
         found["partitionKeys"] = keys

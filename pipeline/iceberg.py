@@ -214,13 +214,24 @@ def with_otf_metadata(table: str, mode: str = "append", keys: Iterable[Column] =
     keys = tuple(keys)
     choose = pick_image(image)
 
-    def route(template: str, change: Mapping[str, Any]) -> str:
-        if TABLE_PLACEHOLDER not in template:
-            return template
-        found = table_name(change)
-        if not found:
-            raise RecordError(f"the change names no DynamoDB table for {TABLE_PLACEHOLDER}")
-        return template.replace(TABLE_PLACEHOLDER, column_name(found))
+    routed = TABLE_PLACEHOLDER in table
+    made: dict[tuple[str | None, str], Mapping[str, str]] = {}  # one otfMetadata per table and operation, shared
+
+    def metadata(change: Mapping[str, Any], operation: str) -> Mapping[str, str]:
+        found = table_name(change) if routed else None
+        otf = made.get((found, operation))
+        if otf is None:
+            if routed and not found:
+                raise RecordError(f"the change names no DynamoDB table for {TABLE_PLACEHOLDER}")
+            glue = column_name(found) if found else ""
+            otf = {
+                "destinationDatabaseName": database.replace(TABLE_PLACEHOLDER, glue),
+                "destinationTableName": name.replace(TABLE_PLACEHOLDER, glue),
+                "operation": operation,
+            }
+            if len(made) < 4096:
+                made[(found, operation)] = otf
+        return otf
 
     def attach(rec: Record) -> Record:
         if len(rec.value) != 1:
@@ -237,12 +248,7 @@ def with_otf_metadata(table: str, mode: str = "append", keys: Iterable[Column] =
                 value = key.get(change, image_, rec)
                 if value is None or "NULL" in value:
                     raise RecordError(f"key column {key.name!r} has no value for the {operation}")
-        otf = {
-            "destinationDatabaseName": route(database, change),
-            "destinationTableName": route(name, change),
-            "operation": operation,
-        }
-        return Record(rec.id, rec.source, rec.value, OK, None, rec.partition_keys, otf)
+        return Record._make((rec.id, rec.source, rec.value, OK, None, rec.partition_keys, metadata(change, operation)))
 
     return map_records(attach, "iceberg")
 
@@ -352,6 +358,18 @@ def _converter(kind: str) -> Convert:
             "timestamp": _as_timestamp,
             "binary": _as_binary,
         }.get(kind, _as_nested)
+
+    if convert is _as_string:  # the usual column: text as it is, without the typed checks' calls
+
+        def text_or_null(value: Typed | None) -> str:
+            if value is None:
+                return "null"
+            text = value.get("S") if type(value) is dict else None
+            if type(text) is str and len(value) == 1:
+                return encode_basestring(text)
+            return "null" if type(value) is dict and "NULL" in value else _as_string(value)
+
+        return text_or_null
 
     def or_null(value: Typed | None) -> str:
         if value is None or (type(value) is dict and "NULL" in value):
