@@ -60,6 +60,11 @@ def plan(
     """One task per data file, largest first; the configuration and prefixes are checked now, not per file."""
     chosen = {k: v for k, v in env.items() if k in VARIABLES}
     config = Config.from_env(chosen)
+    if config.format not in ("csv", "tsv", "jsonl"):
+        raise ValueError(
+            f"PIPELINE_FORMAT={config.format} is for Firehose's {config.format} destination; backfill writes "
+            "objects in the S3 destination's layout: use csv, tsv or jsonl"
+        )
     prefix = default_prefix(config) if prefix is None else prefix
     Destination(open_store(out), prefix, error_prefix).checked(k.name for k in config.partition_keys)
     if isinstance(keys, str):

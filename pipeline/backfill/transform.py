@@ -125,14 +125,14 @@ def _failed_record(line: bytes, reason: str, loads: Any, moment_ms: int) -> Fail
 
 def _records(lines: Iterable[bytes], encoded: bool) -> Iterator[Record]:
     """Each line as a record: its bytes, or (for a chain that starts by decoding) its base64 text."""
-    new, source = tuple.__new__, {}  # tuple.__new__: a Record without NamedTuple's Python-level __new__
+    source: dict[str, Any] = {}  # no Firehose record around it: @recordId, @partitionKey ... are empty
     if encoded:
         b2a = binascii.b2a_base64
         for line in lines:
-            yield new(Record, ("", source, b2a(line, newline=False).decode("ascii"), OK, None, None))
+            yield Record("", source, b2a(line, newline=False).decode("ascii"))
     else:
         for line in lines:
-            yield new(Record, ("", source, line, OK, None, None))
+            yield Record("", source, line)
 
 
 def _chain(config: Config, loads: Any) -> tuple[list[Stage], bool]:

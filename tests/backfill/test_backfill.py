@@ -186,6 +186,12 @@ def test_bad_exports_are_refused_with_one_line_and_status_2(tmp_path, capsys, mo
     refused("manifest-files.json lists 50 items but manifest-summary.json says 49")
     summary_path.write_text(json.dumps(summary))
     refused("PIPELINE_COLUMNS is required when PIPELINE_FORMAT is csv")
+    monkeypatch.setenv("PIPELINE_COLUMNS", "id")
+    monkeypatch.setenv("PIPELINE_FORMAT", "iceberg")
+    monkeypatch.setenv("PIPELINE_ICEBERG_TABLE", "analytics.orders")
+    refused("PIPELINE_FORMAT=iceberg is for Firehose's iceberg destination; backfill writes objects")
+    monkeypatch.delenv("PIPELINE_FORMAT")
+    monkeypatch.delenv("PIPELINE_ICEBERG_TABLE")
     monkeypatch.setenv("PIPELINE_COLUMNS", COLUMNS)
     assert main(["backfill", str(tmp_path / "export"), "--to", out, "--prefix", "!{partitionKeyFromLambda:x}/"]) == 2
     assert "PIPELINE_PARTITION_KEYS does not define" in capsys.readouterr().err
