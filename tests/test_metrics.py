@@ -9,13 +9,16 @@ from typing import Any
 import jsonschema
 import pytest
 from conftest import FIXTURES, firehose_event, handler_for
+from hypothesis import given
+from hypothesis import strategies as st
 from test_reingest import changes, overflowing
 
-from pipeline import Config, ConfigError, ReingestError, make_handler
+from pipeline import Config, ConfigError, Record, ReingestError, make_handler, respond
 from pipeline.local.context import LocalContext
 from pipeline.local.memory import MemoryStreams
 from pipeline.logs import DEFAULT_NAMESPACE, DIMENSIONS, METRICS
 from pipeline.reingest import to_source
+from pipeline.response import Summary
 
 INSERT = b'{"eventName": "INSERT", "dynamodb": {"Keys": {"id": {"N": "1"}}, "NewImage": {"id": {"N": "1"}}}}'
 SCHEMA = json.loads((FIXTURES / "emf" / "schema.json").read_text("utf-8"))
@@ -105,6 +108,24 @@ def test_metric_values_are_the_invocations_counts(caplog):
     assert line["DurationMs"] == line["durationMs"]
     assert line["ResponseBytes"] == len(json.dumps(response))
     assert line["ResponseBudgetShare"] == round(len(json.dumps(response)) * 100 / 6291456, 2)
+
+
+ids = st.text(max_size=8) | st.from_regex(r"[0-9]{56}", fullmatch=True)
+keys = st.none() | st.dictionaries(st.text(max_size=4), st.text(max_size=6), max_size=2)
+answered = st.tuples(ids, st.sampled_from(["Ok", "Dropped", "ProcessingFailed"]), st.binary(max_size=20), keys)
+
+
+@given(st.lists(answered, max_size=12, unique_by=lambda a: a[0]))
+def test_response_bytes_is_what_json_dumps_writes_for_any_answer(answers):
+    """Any ids (quotes, backslashes, control characters, non-ASCII), results, data and partition keys."""
+    records = [
+        Record(i, {}, data if result == "Ok" else None, result, partition_keys=pk if result == "Ok" else None)
+        for i, result, data, pk in answers
+    ]
+    summary = Summary()
+    assert summary.response_bytes == 0
+    response = respond(records, summary)
+    assert summary.response_bytes == len(json.dumps(response))
 
 
 @pytest.mark.parametrize("partitioned", [False, True])
