@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from binascii import b2a_base64
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from json.encoder import encode_basestring_ascii
 from operator import itemgetter
 from typing import Any
@@ -12,7 +12,7 @@ from typing import Any
 from .budget import ENTRY_OVERHEAD, metadata_size, response_size
 from .records import FAILED, OK, Record, as_record
 
-__all__ = ["Summary", "respond"]
+__all__ = ["Summary", "metadata", "respond"]
 
 
 class Summary:
@@ -40,8 +40,22 @@ class Summary:
                 self.failures.append((rec.id, rec.reason or ""))
 
 
+def metadata(keys: Mapping[str, str] | None, otf: Mapping[str, str] | None) -> dict[str, Mapping[str, str]]:
+    """An entry's ``metadata``: ``partitionKeys`` (S3 dynamic partitioning), ``otfMetadata`` (Iceberg routing).
+
+    >>> metadata({"day": "2026-01-01"}, None), metadata(None, {"operation": "insert"})
+    ({'partitionKeys': {'day': '2026-01-01'}}, {'otfMetadata': {'operation': 'insert'}})
+    """
+    found: dict[str, Mapping[str, str]] = {}
+    if keys is not None:
+        found["partitionKeys"] = keys
+    if otf is not None:
+        found["otfMetadata"] = otf
+    return found
+
+
 def respond(records: Iterable[Any], summary: Summary | None = None) -> dict[str, list[dict[str, Any]]]:
-    """Build ``{"records": [...]}``: ``data`` (a base64 str) only on ``Ok``, metadata when there are keys.
+    """Build ``{"records": [...]}``: ``data`` (a base64 str) only on ``Ok``, ``metadata`` when it has some.
 
     >>> from pipeline import Record
     >>> respond([Record("a", {}, b"x,1\\n"), Record("b", {}, None, "Dropped", "event type not selected")])
@@ -61,9 +75,9 @@ def respond(records: Iterable[Any], summary: Summary | None = None) -> dict[str,
             text = b2a_base64(data, newline=False).decode()
             entry = {"recordId": rec.id, "result": OK, "data": text}
             encoded += len(text)
-            if rec.partition_keys is not None:
-                entry["metadata"] = {"partitionKeys": rec.partition_keys}
-                encoded += metadata_size(rec.partition_keys)
+            if rec.partition_keys is not None or rec.otf is not None:
+                entry["metadata"] = metadata(rec.partition_keys, rec.otf)
+                encoded += metadata_size(rec.partition_keys, rec.otf)
             summary.bytes_out += len(data)
         else:
             entry = {"recordId": rec.id, "result": rec.result}

@@ -51,7 +51,9 @@ def test_cfn_lint_finds_nothing_not_even_informational(tmp_path):
     text = TEMPLATE.read_text().replace("Handler: handler.lambda_handler", "Handlr: handler.lambda_handler")
     # and a reference to the stream that forgets it may not exist (ExistingStreamArn given): W1001
     unguarded = "KinesisStreamARN: !GetAtt Stream.Arn\n"
-    text, guarded = re.subn(r"KinesisStreamARN: !If \[CreateStream, !GetAtt Stream.Arn, [^\n]*\n", unguarded, text)
+    text, guarded = re.subn(
+        r"KinesisStreamARN: !If \[CreateStream, !GetAtt Stream.Arn, [^\n]*\n", unguarded, text, count=1
+    )
     assert guarded == 1
     broken.write_text(text)
     lint = Path(sys.executable).with_name("cfn-lint")
@@ -155,15 +157,94 @@ def test_bucket_encrypted_private_and_tls_only(template):
     assert deny["Effect"] == "Deny" and deny["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
 
 
+def _environment(template: dict[str, Any], **chosen: str) -> dict[str, str]:
+    """The function's variables for the parameters' defaults overridden by *chosen* (Ref, Sub and If resolved)."""
+    values = {name: str(p["Default"]) for name, p in template["Parameters"].items()} | chosen
+    to_iceberg = values["Destination"] == "Iceberg"
+
+    def resolve(value: Any) -> str:
+        if isinstance(value, str):
+            return value
+        if "Ref" in value:
+            return values[value["Ref"]]
+        if "Fn::Sub" in value:
+            return re.sub(r"\$\{(\w+)\}", lambda m: values[m[1]], value["Fn::Sub"])
+        condition, then, otherwise = value["Fn::If"]
+        assert condition == "ToIceberg"
+        return resolve(then if to_iceberg else otherwise)
+
+    variables = template["Resources"]["Function"]["Properties"]["Environment"]["Variables"]
+    return {name: resolve(value) for name, value in variables.items()}
+
+
 def test_function_configured_by_parameters_for_every_pipeline_variable(template):
     variables = template["Resources"]["Function"]["Properties"]["Environment"]["Variables"]
     assert set(variables) == set(VARIABLES)
-    parameters = template["Parameters"]
-    defaults = {}
-    for variable, value in variables.items():
-        defaults[variable] = str(parameters[value["Ref"]]["Default"])
-    config = Config.from_env(defaults)  # the defaults make a working function
+    config = Config.from_env(_environment(template))  # the defaults make a working function
     assert [c.name for c in config.columns] == ["event", "id", "at"]
+    assert config.format == "csv" and config.iceberg_table == ""
+
+
+def test_iceberg_parameters_make_a_working_iceberg_function(template):
+    config = Config.from_env(
+        _environment(
+            template,
+            Destination="Iceberg",
+            Format="iceberg",
+            Columns="id,amount,event=@eventName,version=@version",
+            IcebergDatabase="lake",
+            IcebergTable="orders",
+            IcebergMode="upsert",
+            IcebergKeys="id",
+            IcebergTypes="amount=decimal(38,2)",
+        )
+    )
+    assert (config.format, config.iceberg_table, config.iceberg_mode) == ("iceberg", "lake.orders", "upsert")
+    assert config.iceberg_keys == ("id",) and dict(config.iceberg_types)["amount"] == "decimal(38,2)"
+
+
+def test_iceberg_destination_is_a_second_stream_chosen_by_condition_with_least_privilege(template):
+    resources, conditions = template["Resources"], template["Conditions"]
+    assert conditions["ToS3"] == {"Fn::Equals": [{"Ref": "Destination"}, "S3"]}
+    assert conditions["ToIceberg"] == {"Fn::Equals": [{"Ref": "Destination"}, "Iceberg"]}
+    assert resources["DeliveryStream"]["Condition"] == "ToS3"
+    stream = resources["IcebergDeliveryStream"]
+    assert stream["Condition"] == "ToIceberg" and stream["DependsOn"] == "IcebergDeliveryPolicy"
+    iceberg = stream["Properties"]["IcebergDestinationConfiguration"]
+    assert _name(stream["Properties"]["KinesisStreamSourceConfiguration"]["KinesisStreamARN"]) == STREAM
+    assert iceberg["AppendOnly"] == {"Fn::If": ["IcebergAppendOnly", True, False]}
+    assert conditions["IcebergAppendOnly"] == {"Fn::Equals": [{"Ref": "IcebergMode"}, "append"]}
+    (table,) = iceberg["DestinationTableConfigurationList"]
+    assert table["DestinationDatabaseName"] == {"Ref": "IcebergDatabase"}
+    assert table["DestinationTableName"] == {"Ref": "IcebergTable"}
+    assert table["UniqueKeys"] == {
+        "Fn::If": ["IcebergHasKeys", {"Fn::Split": [",", {"Ref": "IcebergKeys"}]}, {"Ref": "AWS::NoValue"}]
+    }
+    assert iceberg["S3Configuration"]["ErrorOutputPrefix"].startswith("processing-failed/")
+    (processor,) = iceberg["ProcessingConfiguration"]["Processors"]
+    (s3_processor,) = resources["DeliveryStream"]["Properties"]["ExtendedS3DestinationConfiguration"][
+        "ProcessingConfiguration"
+    ]["Processors"]
+    assert processor == s3_processor  # the same function, buffers and retries as the S3 destination
+
+    policy = resources["IcebergDeliveryPolicy"]
+    assert policy["Type"] == "AWS::IAM::RolePolicy" and policy["Condition"] == "ToIceberg"
+    assert policy["Properties"]["RoleName"] == {"Ref": "DeliveryRole"}
+    glue, files, lake_formation = policy["Properties"]["PolicyDocument"]["Statement"]
+    assert glue["Action"] == ["glue:GetTable", "glue:GetDatabase", "glue:UpdateTable"]
+    arn = "arn:${AWS::Partition}:glue:${AWS::Region}:${AWS::AccountId}:"
+    assert [r["Fn::Sub"] for r in glue["Resource"]] == [
+        arn + "catalog",
+        arn + "database/${IcebergDatabase}",
+        arn + "table/${IcebergDatabase}/${IcebergTable}",
+    ]  # this one table: no wildcards
+    assert files["Action"] == ["s3:AbortMultipartUpload", "s3:GetObject", "s3:PutObject", "s3:DeleteObject"]
+    assert _name(files["Resource"]) == IN_BUCKET + "${IcebergWarehousePrefix}*"  # the new or existing bucket
+    assert _name(iceberg["S3Configuration"]["BucketARN"]) == BUCKET
+    condition, statement, otherwise = lake_formation["Fn::If"]
+    assert condition == "IcebergWithLakeFormation" and otherwise == {"Ref": "AWS::NoValue"}
+    assert statement["Action"] == "lakeformation:GetDataAccess"
+    assert {"ToS3", "ToIceberg"} <= set(conditions) and "IcebergGoesWithFormatIceberg" in template["Rules"]
 
 
 def test_delivery_stream_wiring(template):
@@ -232,9 +313,12 @@ def test_every_alarm_watches_a_metric_the_function_or_a_service_really_emits(tem
     for name, alarm in alarms.items():
         props = alarm["Properties"]
         dimensions = [d["Name"] for d in props["Dimensions"]]
-        assert _emitted(props["Namespace"], props["MetricName"], dimensions) is None, name
+        metric = props["MetricName"]
+        choices = metric["Fn::If"][1:] if isinstance(metric, dict) else [metric]  # by destination: S3 or Iceberg
+        for choice in choices:
+            assert _emitted(props["Namespace"], choice, dimensions) is None, name
         namespace = "function" if props["Namespace"] == {"Ref": "MetricsNamespace"} else props["Namespace"]
-        watched[namespace, props["MetricName"]] = (props["Statistic"], props["ComparisonOperator"], props["Threshold"])
+        watched[namespace, choices[0]] = (props["Statistic"], props["ComparisonOperator"], props["Threshold"])
     assert watched == {  # what issue 13 asks for
         ("function", "RecordsFailed"): ("Sum", "GreaterThanThreshold", 0),
         ("AWS/Lambda", "Errors"): ("Sum", "GreaterThanThreshold", 0),
@@ -278,15 +362,19 @@ def test_alarms_notify_the_topic_only_when_one_is_given(template):
 
 
 def _dashboard_metrics(template: dict[str, Any]) -> list[tuple[Any, str, list[str]]]:
-    """(namespace, metric, dimension names) of every metric the dashboard graphs."""
+    """(namespace, metric, dimension names) of every metric the dashboard graphs, with either destination."""
     text, variables = template["Resources"]["Dashboard"]["Properties"]["DashboardBody"]["Fn::Sub"]
     names = set(template["Parameters"]) | set(template["Resources"]) | set(variables)
     for variable in re.findall(r"\$\{([^}]+)\}", text):
         assert variable in names or variable.startswith("AWS::"), variable
     text = text.replace("${MetricsNamespace}", "@MetricsNamespace")
-    body = json.loads(re.sub(r"\$\{[^}]+\}", "1", text))  # the other variables are values: any will do
+    bodies = [text]
+    for variable, value in variables.items():  # an !If between two names (S3 or Iceberg): a body with each
+        if isinstance(value, dict) and "Fn::If" in value and all(isinstance(v, str) for v in value["Fn::If"][1:]):
+            bodies = [b.replace(f"${{{variable}}}", choice) for b in bodies for choice in value["Fn::If"][1:]]
+    widgets = [w for b in bodies for w in json.loads(re.sub(r"\$\{[^}]+\}", "1", b))["widgets"]]  # values: any
     graphed = []
-    for widget in body["widgets"]:
+    for widget in widgets:
         for metric in widget["properties"]["metrics"]:
             namespace, name, *rest = (m for m in metric if not isinstance(m, dict))
             namespace = {"Ref": "MetricsNamespace"} if namespace == "@MetricsNamespace" else namespace
@@ -301,7 +389,11 @@ def test_every_dashboard_graph_shows_a_metric_that_is_emitted(template):
     shown = {name for _, name, _ in graphed}
     # records by result, re-ingested, duration, response bytes against the budget, freshness, iterator age
     assert {"RecordsOk", "RecordsDropped", "RecordsFailed", "RecordsReingested", "DurationMs", "ResponseBytes"} <= shown
-    assert {"DeliveryToS3.DataFreshness", "GetRecords.IteratorAgeMilliseconds"} <= shown
+    assert {
+        "DeliveryToS3.DataFreshness",
+        "DeliveryToIceberg.DataFreshness",
+        "GetRecords.IteratorAgeMilliseconds",
+    } <= shown
     text = template["Resources"]["Dashboard"]["Properties"]["DashboardBody"]["Fn::Sub"][0]
     assert '"value": ${MaxResponseBytes}' in text  # the budget line on the response-size graph
 
