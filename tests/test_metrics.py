@@ -112,15 +112,21 @@ def test_metric_values_are_the_invocations_counts(caplog):
 
 ids = st.text(max_size=8) | st.from_regex(r"[0-9]{56}", fullmatch=True)
 keys = st.none() | st.dictionaries(st.text(max_size=4), st.text(max_size=6), max_size=2)
-answered = st.tuples(ids, st.sampled_from(["Ok", "Dropped", "ProcessingFailed"]), st.binary(max_size=20), keys)
+otf = st.none() | st.fixed_dictionaries(
+    {"destinationDatabaseName": st.text(max_size=4), "destinationTableName": st.text(max_size=4)},
+    optional={"operation": st.sampled_from(["insert", "update", "delete"])},
+)
+answered = st.tuples(ids, st.sampled_from(["Ok", "Dropped", "ProcessingFailed"]), st.binary(max_size=20), keys, otf)
 
 
 @given(st.lists(answered, max_size=12, unique_by=lambda a: a[0]))
 def test_response_bytes_is_what_json_dumps_writes_for_any_answer(answers):
-    """Any ids (quotes, backslashes, control characters, non-ASCII), results, data and partition keys."""
+    """Any ids (quotes, backslashes, control characters, non-ASCII), results, data, partition keys and otfMetadata."""
     records = [
-        Record(i, {}, data if result == "Ok" else None, result, partition_keys=pk if result == "Ok" else None)
-        for i, result, data, pk in answers
+        Record(i, {}, data, result, partition_keys=pk, otf=meta)
+        if result == "Ok"
+        else Record(i, {}, None, result, "some reason")
+        for i, result, data, pk, meta in answers
     ]
     summary = Summary()
     assert summary.response_bytes == 0
