@@ -230,14 +230,15 @@ def test_missing_stream_fails_at_once_with_the_service_code(aws):
 def test_retries_stop_when_the_lambda_is_out_of_time():
     sleeps = []
     streams = MemoryStreams(fail=lambda _call, _i: "InternalFailure")
+    # 0.55 s beyond the 3 s margin: room for one call (at least 0.5 s), not for a 0.1 s sleep and another
     target = Reingester(
-        KINESIS, "s", REGION, client=streams, remaining_ms=lambda: 3050, sleep=sleeps.append, jitter=lambda: 1.0
+        KINESIS, "s", REGION, client=streams, remaining_ms=lambda: 3550, sleep=sleeps.append, jitter=lambda: 1.0
     )
     _payloads, event, env = overflowing()
     run = make_handler(Config.from_env(env), reingester=lambda e, c: target)
     with pytest.raises(ReingestError, match="after 1 attempts"):
         run(event, LocalContext())
-    assert sleeps == [] and streams.calls == 1  # a 0.1 s sleep would eat into the 3 s margin: no retry
+    assert sleeps == [] and streams.calls == 1  # a 0.1 s sleep would leave too little for a call: no retry
 
 
 def test_batches_stay_within_the_service_limits():
