@@ -19,7 +19,7 @@ from .project import project
 from .records import Record, Stage
 from .reingest import Reingester, ReingestError, fail_overflow, reingest, to_source
 from .response import Summary, respond
-from .values import is_utf8
+from .values import is_utf8, label
 
 __all__ = ["InvalidEvent", "firehose_records", "make_handler", "stages"]
 
@@ -50,7 +50,7 @@ def firehose_records(event: Any) -> list[Mapping[str, Any]]:
         if not is_utf8(record_id):
             raise InvalidEvent(f"records[{i}] recordId is not UTF-8 text, so no response can carry it")
         if record_id in seen:
-            raise InvalidEvent(f"records[{i}] repeats recordId {record_id!r}; each must be answered once")
+            raise InvalidEvent(f"records[{i}] repeats recordId {label(record_id)}; each must be answered once")
         seen.add(record_id)
     return records
 

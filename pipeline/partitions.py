@@ -21,7 +21,7 @@ from .columns import parse_column, split_specs
 from .fields import TIMES, epoch_millis
 from .project import pick_image
 from .records import Record, RecordError, Stage, map_records
-from .values import always_empty, check_partition_value, is_utf8, label
+from .values import always_empty, check_partition_value, is_number, is_utf8, label
 
 __all__ = ["PartitionKey", "parse_partition_keys", "with_partition_keys"]
 
@@ -86,10 +86,9 @@ def _moment(typed: Typed, name: str) -> datetime:
             raise RecordError(f"partition key {name!r}: not an ISO 8601 time") from None
         return moment.astimezone(UTC) if moment.tzinfo else moment.replace(tzinfo=UTC)  # partitions are in UTC
     if "N" in typed and type(typed["N"]) is str:
-        try:
-            number = float(typed["N"])
-        except ValueError:
-            raise RecordError(f"partition key {name!r}: not a number") from None
+        if not is_number(typed["N"]):  # float() would take 'NaN', ' 1 ' and '1_000'
+            raise RecordError(f"partition key {name!r}: N value is not a number")
+        number = float(typed["N"])
         return _from_millis(epoch_millis(number, f"partition key {name!r}"), name)
     raise RecordError(f"partition key {name!r}: not a time (S or N)")
 

@@ -18,6 +18,7 @@ from typing import Any, TextIO
 from ..app import make_handler
 from ..config import VARIABLES, Config
 from ..local.context import LocalContext
+from ..local.contract import runtime_size
 from ..logs import configure_logging
 from ..tools.generate import SOURCES, generate_event, parse_size
 
@@ -61,7 +62,7 @@ def _print_lines(response: Mapping[str, Any], out: TextIO) -> None:
 
 def _print_summary(response: Mapping[str, Any], out: TextIO) -> None:
     results = Counter(entry["result"] for entry in response["records"])
-    size = len(json.dumps(response))
+    size = runtime_size(response)
     out.write(
         f"\n{len(response['records'])} records: {results['Ok']} Ok, {results['Dropped']} Dropped, "
         f"{results['ProcessingFailed']} ProcessingFailed; response {size:,} bytes\n"
