@@ -114,8 +114,8 @@ def to_text(value: Mapping[str, Any] | None, null: str = "") -> str:
     if type(text) is str:
         return text
     text = value.get("N")
-    if type(text) is str:  # check_number, inlined for plain digits (most numbers)
-        return text if text.isdigit() and text.isascii() else check_number(text)
+    if type(text) is str:  # check_number's fast path inlined: plain digits and decimals, the usual numbers
+        return text if text.isascii() and text.replace(".", "", 1).isdigit() else check_number(text)
     ((kind, v),) = value.items()
     if kind in ("S", "N", "B"):
         if type(v) is not str:

@@ -54,7 +54,8 @@ def is_number(text: str) -> bool:
     >>> [is_number(t) for t in ("NaN", "1,2", "", "1e", "0x10", "١", " 1")]
     [False, False, False, False, False, False, False]
     """
-    return (text.isdigit() and text.isascii()) or _NUMBER(text) is not None  # plain digits without the regex
+    # plain digits and decimals ('17', '5307.33', '.5') without the regex, which costs several times more
+    return (text.isascii() and text.replace(".", "", 1).isdigit()) or _NUMBER(text) is not None
 
 
 def is_base64(text: str) -> bool:
@@ -103,7 +104,7 @@ def check_number(text: str) -> str:
     Traceback (most recent call last):
     pipeline.records.RecordError: N value is not a number
     """
-    if (text.isdigit() and text.isascii()) or _NUMBER(text) is not None:
+    if (text.isascii() and text.replace(".", "", 1).isdigit()) or _NUMBER(text) is not None:
         return text
     raise RecordError("N value is not a number")
 
