@@ -12,10 +12,11 @@ from .config import Config
 from .decode import decode
 from .encode import encode
 from .events import keep_events
+from .iceberg import with_otf_metadata
 from .logs import log
 from .parse import EVENT_NAMES, Loads, parse
 from .partitions import with_partition_keys
-from .project import project
+from .project import ColumnPresence, note_presence, project
 from .records import Record, Stage
 from .reingest import Reingester, ReingestError, fail_overflow, reingest, to_source
 from .response import Summary, respond
@@ -55,17 +56,26 @@ def firehose_records(event: Any) -> list[Mapping[str, Any]]:
     return records
 
 
-def stages(config: Config, *, loads: Loads | None = None) -> list[Stage]:
+def stages(config: Config, *, loads: Loads | None = None, presence: ColumnPresence | None = None) -> list[Stage]:
     """The event-independent stages for *config*, in order: decode ... encode.
 
-    ``keep_events`` is left out when every event type is kept: parse lets only those through.
+    ``keep_events`` is left out when every event type is kept: parse lets only those through. With
+    *presence*, the projected rows are noted in it (which columns had values).
     """
     chosen: list[Stage] = [decode, parse(loads=loads)]
     if config.events != EVENT_NAMES:
         chosen.append(keep_events(config.events))
     if config.partition_keys:
         chosen.append(with_partition_keys(config.partition_keys, config.image))
-    chosen += [project(config.columns, config.image), encode(config.format, null=config.null)]
+    if config.format == "iceberg":
+        assert config.columns is not None
+        keys = [c for c in config.columns if c.name in config.iceberg_keys]
+        chosen.append(with_otf_metadata(config.iceberg_table, config.iceberg_mode, keys, config.image))
+    chosen.append(project(config.columns, config.image))
+    if presence is not None:
+        chosen.append(note_presence(presence))
+    types = config.iceberg_types if config.format == "iceberg" else None
+    chosen.append(encode(config.format, null=config.null, types=types))
     return chosen
 
 
@@ -85,13 +95,16 @@ def make_handler(
     *,
     loads: Loads | None = None,
     reingester: Callable[[Mapping[str, Any], Any], Reingester] | None = None,
+    on_summary: Callable[[dict[str, Any], list[str]], None] | None = None,
 ) -> Handler:
     """Build ``lambda_handler(event, context)`` for *config*; every stage is checked now, not per event.
 
     *reingester* makes the re-ingestion target for an invocation (default: :func:`to_source`); tests and
-    benchmarks pass one with their own client.
+    benchmarks pass one with their own client. *on_summary* is given each invocation's summary fields and the
+    columns never seen in it (the command line prints them).
     """
-    transform = _chain(stages(config, loads=loads))
+    presence = ColumnPresence.for_columns(config.columns)
+    transform = _chain(stages(config, loads=loads, presence=presence))
     make_target = reingester or (
         lambda event, context: to_source(event, context, max_attempts=config.reingest_max_attempts)
     )
@@ -100,6 +113,8 @@ def make_handler(
         started = time.perf_counter()
         summary = Summary()
         target: Reingester | None = None
+        if presence is not None:
+            presence.reset()
         try:  # whatever ends the invocation, it logs the failure and the summary
             batch = firehose_records(event)
             target = make_target(event, context) if config.reingest else None
@@ -110,7 +125,12 @@ def make_handler(
             log(logging.ERROR, "invocation failed", error=_failure(exc))
             _log_summary(event, context=context, summary=summary, target=target, started=started)
             raise
-        _log_summary(event, context=context, summary=summary, target=target, started=started, batch=batch)
+        never_seen = presence.never_seen() if presence is not None else []
+        fields = _log_summary(
+            event, context=context, summary=summary, target=target, started=started, batch=batch, never_seen=never_seen
+        )
+        if on_summary is not None:
+            on_summary(fields, never_seen)
         return response
 
     return lambda_handler
@@ -132,12 +152,15 @@ def _log_summary(
     target: Reingester | None,
     started: float,
     batch: list[Mapping[str, Any]] | None = None,
-) -> None:
+    never_seen: list[str] | None = None,
+) -> dict[str, Any]:
     if batch is None:  # the invocation failed: count what can be counted, whatever shape the event has
         records = event.get("records") if isinstance(event, Mapping) else None
         batch = records if type(records) is list else []
     for record_id, reason in summary.failures:
         log(logging.WARNING, "record failed", recordId=record_id, reason=reason)
+    if never_seen:  # names only: a typo in PIPELINE_COLUMNS would write empty cells without a word
+        log(logging.WARNING, "columns never seen", columns=never_seen)
     fields: dict[str, Any] = {
         "invocationId": event.get("invocationId") if isinstance(event, Mapping) else None,
         "requestId": getattr(context, "aws_request_id", None),
@@ -151,6 +174,8 @@ def _log_summary(
     failed = summary.results["ProcessingFailed"]
     if failed > len(summary.failures):
         fields["failuresNotLogged"] = failed - len(summary.failures)
+    if never_seen:
+        fields["columnsNeverSeen"] = len(never_seen)
     if target is not None:
         stats = target.stats
         fields["reingested"] = {
@@ -164,6 +189,7 @@ def _log_summary(
         if stats.not_reingested:
             fields["reingested"]["notReingested"] = stats.not_reingested
     log(logging.INFO, "summary", **fields)
+    return fields
 
 
 def _data_size(rec: Any) -> int:

@@ -146,6 +146,7 @@ def client_for(service: str, region: str, limits: CallLimits = DEFAULT_LIMITS) -
     key = (service, region, os.environ.get("AWS_ENDPOINT_URL"), limits)
     client = _CLIENTS.get(key)
     if client is None:
+        import boto3
         from botocore.config import Config
 
         config = Config(
@@ -156,20 +157,9 @@ def client_for(service: str, region: str, limits: CallLimits = DEFAULT_LIMITS) -
         )
         if len(_CLIENTS) >= _MAX_CLIENTS:  # near-deadline clients come and go; keep the cache small
             del _CLIENTS[next(iter(_CLIENTS))]
-        client = _CLIENTS[key] = _session().client(service, region_name=region, config=config)
+        # a session of its own, as before: credentials are read when the client is made, not once per process
+        client = _CLIENTS[key] = boto3.session.Session().client(service, region_name=region, config=config)
     return client
-
-
-_SESSIONS: list[Any] = []
-
-
-def _session() -> Any:
-    """One boto3 session per container: its loader caches the service models, so later clients are cheap."""
-    if not _SESSIONS:
-        import boto3
-
-        _SESSIONS.append(boto3.session.Session())
-    return _SESSIONS[0]
 
 
 def _uniform() -> float:
