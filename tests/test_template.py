@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -42,13 +43,86 @@ def template() -> dict[str, Any]:
     return yaml.load(TEMPLATE.read_text(), Loader=_CloudFormationLoader)  # a SafeLoader
 
 
-def test_cfn_lint_finds_nothing_not_even_informational(tmp_path):
-    """Offline: cfn-lint validates SAM resources with its bundled schemas. A broken copy shows it really looks."""
+_NO_VALUE = object()
+EXISTING = "arn:aws:dynamodb:eu-west-1:123456789012:table/orders/stream/2026-01-01T00:00:00.000"
+SOURCES = {  # the deployments the template offers: parameter values for each
+    "kinesis": {},
+    "dynamodb-streams": {"Source": "dynamodb-streams"},
+    "dynamodb-streams-existing": {"Source": "dynamodb-streams", "ExistingStreamArn": EXISTING},
+}
+
+
+def render(template: dict[str, Any], **values: str) -> dict[str, Any]:
+    """The template as CloudFormation deploys it with these parameter values: conditions decided, Fn::If resolved,
+    AWS::NoValue removed, resources and outputs whose condition is false left out (no Conditions left)."""
+    params = {name: str(p.get("Default", "")) for name, p in template["Parameters"].items()} | values
+    decided: dict[str, bool] = {}
+
+    def value(node: Any) -> Any:
+        return params[node["Ref"]] if isinstance(node, dict) and "Ref" in node else node
+
+    def condition(node: Any) -> bool:
+        ((fn, args),) = node.items()
+        if fn in ("Condition", "Fn::Condition"):  # the loader reads !Condition as Fn::Condition
+            if args not in decided:
+                decided[args] = condition(template["Conditions"][args])
+            return decided[args]
+        if fn == "Fn::Equals":
+            return value(args[0]) == value(args[1])
+        if fn == "Fn::Not":
+            return not condition(args[0])
+        if fn == "Fn::And":
+            return all(condition(a) for a in args)
+        assert fn == "Fn::Or", fn
+        return any(condition(a) for a in args)
+
+    def resolve(node: Any) -> Any:
+        if isinstance(node, dict):
+            if node == {"Ref": "AWS::NoValue"}:
+                return _NO_VALUE
+            if list(node) == ["Fn::If"]:
+                name, then, otherwise = node["Fn::If"]
+                return resolve(then if condition({"Condition": name}) else otherwise)
+            items = {k: resolve(v) for k, v in node.items()}
+            return {k: v for k, v in items.items() if v is not _NO_VALUE}
+        if isinstance(node, list):
+            return [v for v in map(resolve, node) if v is not _NO_VALUE]
+        return node
+
+    def kept(section: str) -> dict[str, Any]:
+        return {
+            name: resolve({k: v for k, v in body.items() if k != "Condition"})
+            for name, body in template.get(section, {}).items()
+            if "Condition" not in body or condition({"Condition": body["Condition"]})
+        }
+
+    rendered = {k: v for k, v in template.items() if k not in ("Conditions", "Resources", "Outputs")}
+    rendered["Parameters"] = {
+        n: {**p, "Default": values[n]} if n in values else p for n, p in template["Parameters"].items()
+    }
+    rendered["Resources"], rendered["Outputs"] = kept("Resources"), kept("Outputs")
+    return rendered
+
+
+@pytest.fixture(scope="module")
+def deployed(template) -> dict[str, dict[str, Any]]:
+    """Each source's rendered template."""
+    return {name: render(template, **values) for name, values in SOURCES.items()}
+
+
+def test_cfn_lint_finds_nothing_not_even_informational(tmp_path, deployed):
+    """Offline: cfn-lint validates SAM resources with its bundled schemas, the template with every condition and
+    each source's rendered template. A broken copy shows it really looks."""
     broken = tmp_path / "broken.yaml"
     broken.write_text(TEMPLATE.read_text().replace("Handler: handler.lambda_handler", "Handlr: handler.lambda_handler"))
+    rendered = []
+    for name, body in deployed.items():
+        rendered.append(tmp_path / f"{name}.json")
+        rendered[-1].write_text(json.dumps(body, indent=1))
     lint = Path(sys.executable).with_name("cfn-lint")
+    files = [str(TEMPLATE), *map(str, rendered), str(broken)]
     result = subprocess.run(
-        [str(lint), "--format", "json", "--include-checks", "I", "--", str(TEMPLATE), str(broken)],
+        [str(lint), "--format", "json", "--include-checks", "I", "--", *files],
         capture_output=True,
         text=True,
         check=False,
@@ -76,8 +150,108 @@ def _grants(role: dict[str, Any]) -> set[tuple[str, str]]:
     return grants
 
 
-def test_iam_names_only_this_stacks_stream_function_bucket_and_log_groups(template):
-    resources = template["Resources"]
+def _references(node: Any) -> set[str]:
+    """The logical names a rendered template's value refers to (Ref, GetAtt, ${...} in Sub)."""
+    if isinstance(node, list):
+        return set().union(*map(_references, node))
+    if not isinstance(node, dict):
+        return set()
+    if "Ref" in node:
+        return {node["Ref"]}
+    if "Fn::GetAtt" in node:
+        return {node["Fn::GetAtt"][0]}
+    if "Fn::Sub" in node:
+        text = node["Fn::Sub"] if isinstance(node["Fn::Sub"], str) else node["Fn::Sub"][0]
+        return {name.split(".")[0] for name in re.findall(r"\$\{([^}!]+)\}", text)}
+    return set().union(*map(_references, node.values()))
+
+
+@pytest.mark.parametrize("source", SOURCES)
+def test_each_source_renders_a_template_whose_references_all_exist(deployed, source):
+    rendered = deployed[source]
+    names = {*rendered["Parameters"], *rendered["Resources"], "AWS::AccountId", "AWS::Partition", "AWS::Region"}
+    names |= {"AWS::StackName"}
+    used = _references(rendered["Resources"]) | _references(rendered["Outputs"])
+    assert used <= names, used - names
+
+
+def test_sources_make_only_their_own_resources(deployed):
+    pipe = {"Pipe", "PipeRole", "PipeDeadLetterQueue", "PipeDeadLetterQueuePolicy"}
+    kinesis, streams, existing = (set(deployed[name]["Resources"]) for name in SOURCES)
+    assert {"Table", "Stream"} <= kinesis and not kinesis & pipe
+    assert streams == (kinesis - {"Stream"}) | pipe
+    assert existing == streams - {"Table"}
+    table = deployed["dynamodb-streams"]["Resources"]["Table"]["Properties"]
+    assert table["StreamSpecification"] == {"StreamViewType": "NEW_AND_OLD_IMAGES"}
+    assert "KinesisStreamSpecification" not in table
+    assert "StreamSpecification" not in deployed["kinesis"]["Resources"]["Table"]["Properties"]
+    assert set(deployed["kinesis"]["Outputs"]) >= {"TableName", "StreamArn"}
+    assert {"PipeName", "PipeDeadLetterQueueUrl"} <= set(deployed["dynamodb-streams-existing"]["Outputs"])
+    assert not {"TableName", "StreamArn"} & set(deployed["dynamodb-streams-existing"]["Outputs"])
+
+
+@pytest.mark.parametrize("source", ["dynamodb-streams", "dynamodb-streams-existing"])
+def test_pipe_reads_the_stream_into_the_direct_put_delivery_stream_keeping_shard_order(deployed, source):
+    resources = deployed[source]["Resources"]
+    pipe = resources["Pipe"]["Properties"]
+    read = (
+        {"Fn::Sub": "${ExistingStreamArn}"} if source.endswith("existing") else {"Fn::GetAtt": ["Table", "StreamArn"]}
+    )
+    assert pipe["Source"] == read
+    assert pipe["Target"] == {"Fn::GetAtt": ["DeliveryStream", "Arn"]}
+    assert pipe["RoleArn"] == {"Fn::GetAtt": ["PipeRole", "Arn"]}
+    assert "TargetParameters" not in pipe and "Enrichment" not in pipe  # each stream record as it is
+    params = pipe["SourceParameters"]["DynamoDBStreamParameters"]
+    assert params["DeadLetterConfig"] == {"Arn": {"Fn::GetAtt": ["PipeDeadLetterQueue", "Arn"]}}
+    assert params["ParallelizationFactor"] == 1
+    assert {k: v["Ref"] for k, v in params.items() if isinstance(v, dict) and "Ref" in v} == {
+        "StartingPosition": "PipeStartingPosition",
+        "BatchSize": "PipeBatchSize",
+        "MaximumBatchingWindowInSeconds": "PipeBatchingWindowSeconds",
+        "MaximumRetryAttempts": "PipeMaximumRetryAttempts",
+        "MaximumRecordAgeInSeconds": "PipeMaximumRecordAgeSeconds",
+    }
+    parameters = deployed[source]["Parameters"]
+    assert parameters["PipeBatchSize"]["MaxValue"] == 500  # a Firehose target takes batches of 500 at most
+    assert parameters["PipeMaximumRecordAgeSeconds"]["MaxValue"] < 24 * 3600  # the stream keeps records a day
+    delivery = resources["DeliveryStream"]["Properties"]
+    assert delivery["DeliveryStreamType"] == "DirectPut" and "KinesisStreamSourceConfiguration" not in delivery
+    assert delivery["DeliveryStreamName"] == {"Fn::Sub": "${AWS::StackName}-changes"}
+    queue = resources["PipeDeadLetterQueue"]["Properties"]
+    assert queue["SqsManagedSseEnabled"] is True and queue["MessageRetentionPeriod"] == 14 * 24 * 3600
+    (deny,) = resources["PipeDeadLetterQueuePolicy"]["Properties"]["PolicyDocument"]["Statement"]
+    assert deny["Effect"] == "Deny" and deny["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+
+
+@pytest.mark.parametrize("source", ["dynamodb-streams", "dynamodb-streams-existing"])
+def test_iam_least_privilege_on_the_pipe_path(deployed, source):
+    resources = deployed[source]["Resources"]
+    roles = {name: r for name, r in resources.items() if r["Type"] == "AWS::IAM::Role"}
+    assert set(roles) == {"FunctionRole", "DeliveryRole", "PipeRole"}
+    assert not [r for r in roles.values() if "ManagedPolicyArns" in r["Properties"]]
+    stream = "${ExistingStreamArn}" if source.endswith("existing") else "Table.StreamArn"
+    assert _grants(roles["PipeRole"]) == {
+        *((f"dynamodb:{a}", stream) for a in ("DescribeStream", "GetRecords", "GetShardIterator", "ListStreams")),
+        ("firehose:PutRecordBatch", "DeliveryStream.Arn"),
+        ("sqs:SendMessage", "PipeDeadLetterQueue.Arn"),
+    }
+    # the function re-ingests into the delivery stream, named as the delivery stream is named (no cycle)
+    name = resources["DeliveryStream"]["Properties"]["DeliveryStreamName"]["Fn::Sub"]
+    firehose = f"arn:${{AWS::Partition}}:firehose:${{AWS::Region}}:${{AWS::AccountId}}:deliverystream/{name}"
+    assert _grants(roles["FunctionRole"]) == {
+        ("logs:CreateLogStream", "FunctionLogGroup.Arn"),
+        ("logs:PutLogEvents", "FunctionLogGroup.Arn"),
+        ("firehose:PutRecordBatch", firehose),
+    }
+    # Firehose reads no stream: the pipe puts records in
+    assert not [grant for grant in _grants(roles["DeliveryRole"]) if grant[0].startswith("kinesis:")]
+    (trust,) = roles["PipeRole"]["Properties"]["AssumeRolePolicyDocument"]["Statement"]
+    assert trust["Principal"] == {"Service": "pipes.amazonaws.com"} and trust["Action"] == "sts:AssumeRole"
+    assert trust["Condition"] == {"StringEquals": {"aws:SourceAccount": {"Ref": "AWS::AccountId"}}}
+
+
+def test_iam_names_only_this_stacks_stream_function_bucket_and_log_groups(deployed):
+    resources = deployed["kinesis"]["Resources"]
     roles = {name: r for name, r in resources.items() if r["Type"] == "AWS::IAM::Role"}
     assert set(roles) == {"FunctionRole", "DeliveryRole"}
     assert not [r for r in resources.values() if r["Type"] in ("AWS::IAM::Policy", "AWS::IAM::ManagedPolicy")]
@@ -134,8 +308,8 @@ def test_function_configured_by_parameters_for_every_pipeline_variable(template)
     assert [c.name for c in config.columns] == ["event", "id", "at"]
 
 
-def test_delivery_stream_wiring(template):
-    resources = template["Resources"]
+def test_delivery_stream_wiring(template, deployed):
+    resources = deployed["kinesis"]["Resources"]
     delivery = resources["DeliveryStream"]["Properties"]
     assert delivery["KinesisStreamSourceConfiguration"]["KinesisStreamARN"] == {"Fn::GetAtt": ["Stream", "Arn"]}
     assert resources["Table"]["Properties"]["KinesisStreamSpecification"]["StreamArn"] == {
@@ -151,7 +325,8 @@ def test_delivery_stream_wiring(template):
     assert parameters["BufferIntervalInSeconds"] == {"Ref": "ProcessorBufferIntervalSeconds"}
     # dynamic partitioning is on exactly when the function computes partition keys
     assert template["Conditions"]["Partitioned"] == {"Fn::Not": [{"Fn::Equals": [{"Ref": "PartitionKeys"}, ""]}]}
-    assert s3["DynamicPartitioningConfiguration"]["Fn::If"][0] == "Partitioned"
+    raw = template["Resources"]["DeliveryStream"]["Properties"]["ExtendedS3DestinationConfiguration"]
+    assert raw["DynamicPartitioningConfiguration"]["Fn::If"][0] == "Partitioned"
     environment = resources["Function"]["Properties"]["Environment"]["Variables"]
     assert environment["PIPELINE_PARTITION_KEYS"] == {"Ref": "PartitionKeys"}
 
