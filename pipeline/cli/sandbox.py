@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import argparse
 import logging
+import urllib.request
 from typing import Any
 
 from ..local import sandbox
-from ..local.sandbox import run_sandbox
+from ..local.sandbox import SOURCES, run_sandbox
 
 __all__ = ["add_sandbox"]
 
@@ -22,7 +23,10 @@ def _sandbox(args: argparse.Namespace) -> int:
     server.start()
     try:
         host, port = server.get_host_and_port()
-        return run_sandbox(f"http://{host}:{port}", items=args.items, budget=args.budget, out=args.out)
+        url = f"http://{host}:{port}"
+        # moto's state lives in this process: start from an empty account even if a sandbox ran here before
+        urllib.request.urlopen(urllib.request.Request(f"{url}/moto-api/reset", method="POST"), timeout=10).close()
+        return run_sandbox(url, items=args.items, budget=args.budget, out=args.out, source=args.source)
     finally:
         server.stop()
 
@@ -31,8 +35,15 @@ def add_sandbox(commands: Any) -> None:
     """Register ``sandbox`` on the CLI's subcommands."""
     parser = commands.add_parser(
         "sandbox",
-        help="the whole path on a local moto server: DynamoDB -> Kinesis -> run-local -> S3",
+        help="the whole path on a local moto server: DynamoDB -> Kinesis (or a pipe) -> run-local -> S3",
         description=sandbox.__doc__.split("\n\n")[1] if sandbox.__doc__ else None,
+    )
+    parser.add_argument(
+        "--source",
+        choices=SOURCES,
+        default="kinesis",
+        help="kinesis: Kinesis Data Streams for DynamoDB (default, what make local runs); dynamodb-streams: the "
+        "table's DynamoDB stream through a local EventBridge Pipe into a Direct PUT delivery stream",
     )
     parser.add_argument("--items", type=int, default=1000, help="items to write (default 1000)")
     parser.add_argument("--budget", type=int, default=65_536, help="PIPELINE_MAX_RESPONSE_BYTES (default 65536)")

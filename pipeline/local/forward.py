@@ -16,7 +16,7 @@ from typing import Any
 from ..fields import table_name
 from ..sinks.streams import item_key
 
-__all__ = ["forward", "kinesis_format", "table_changes"]
+__all__ = ["forward", "json_default", "kinesis_format", "table_changes"]
 
 
 def _millis(moment: Any) -> int:
@@ -53,8 +53,13 @@ def kinesis_format(change: Mapping[str, Any], table: str) -> dict[str, Any]:
     }
 
 
-def _json(value: Any) -> Any:
-    if isinstance(value, bytes | bytearray):  # boto3 gives B and BS values as bytes: JSON carries them as base64
+def json_default(value: Any) -> Any:
+    """``json.dumps``' *default* for boto3's values: B and BS values come as bytes, JSON carries them as base64.
+
+    >>> json.dumps({"B": b"hi"}, default=json_default)
+    '{"B": "aGk="}'
+    """
+    if isinstance(value, bytes | bytearray):
         return base64.b64encode(value).decode("ascii")
     raise TypeError(f"{type(value).__name__} is not JSON serialisable")
 
@@ -94,7 +99,9 @@ def forward(streams: Any, kinesis: Any, table_stream_arn: str, kinesis_stream_ar
     batch: list[dict[str, Any]] = []
     size = count = 0
     for change in table_changes(streams, table_stream_arn):
-        data = json.dumps(kinesis_format(change, table), default=_json, ensure_ascii=False, separators=(",", ":"))
+        data = json.dumps(
+            kinesis_format(change, table), default=json_default, ensure_ascii=False, separators=(",", ":")
+        )
         entry = {"Data": data.encode(), "PartitionKey": item_key(change["dynamodb"]["Keys"])}
         if len(batch) == 500 or size + len(entry["Data"]) > 4 * 1024 * 1024:
             _put(kinesis, kinesis_stream_arn, batch)
