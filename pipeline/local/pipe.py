@@ -31,8 +31,6 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from botocore.exceptions import BotoCoreError, ClientError
-
 from .forward import json_default
 
 __all__ = ["FIREHOSE_BATCH", "Pipe", "PipeStats", "batch_info", "pipe_record"]
@@ -113,6 +111,17 @@ class PipeStats:
     calls: int = 0
     retried: int = 0
     dead_lettered: int = 0
+
+
+def _call_failed(exc: Exception) -> bool:
+    """Whether *exc* is a failed call (an AWS error or a connection problem) rather than a bug."""
+    if isinstance(exc, ValueError) or isinstance(getattr(exc, "response", None), Mapping):
+        return True
+    try:
+        from botocore.exceptions import BotoCoreError  # noqa: PLC0415 - the CLI imports this module without boto3
+    except ImportError:  # pragma: no cover - botocore is there whenever a real client is
+        return False
+    return isinstance(exc, BotoCoreError)
 
 
 def _error_code(exc: Exception) -> str:
@@ -243,8 +252,10 @@ class Pipe:
                     DeliveryStreamName=self.delivery_stream, Records=[{"Data": data} for _record, data in todo]
                 )
                 codes = [entry.get("ErrorCode") for entry in reply["RequestResponses"]]
-            except (ClientError, BotoCoreError, ValueError) as exc:  # the whole call failed
-                codes = [_error_code(exc)] * len(todo)
+            except Exception as exc:
+                if not _call_failed(exc):
+                    raise
+                codes = [_error_code(exc)] * len(todo)  # the whole call failed
             failed = [(entry, c) for entry, c in zip(todo, codes, strict=True) if c]
             self.stats.delivered += len(todo) - len(failed)
             if not failed:

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import base64
 import json
+import subprocess
+import sys
 from collections import defaultdict
 
 import pytest
@@ -171,3 +173,9 @@ def test_direct_put_delivery_stream_answers_like_firehose_to_calls_over_its_limi
     with pytest.raises(ValueError, match="1,000 KiB"):
         stream.put_record_batch(DeliveryStreamName=DELIVERY, Records=[{"Data": b"x" * (1000 * 1024 + 1)}])
     assert stream.poll() == [] and stream.caught_up
+
+
+def test_the_command_line_with_the_pipe_imports_without_boto3():
+    """``make demo`` installs the runtime alone (no boto3): the CLI, which imports the sandbox and the pipe, loads."""
+    code = "import sys; sys.modules.update(boto3=None, botocore=None); import pipeline.cli, pipeline.local.pipe"
+    subprocess.run([sys.executable, "-c", code], check=True)
