@@ -48,3 +48,13 @@ def test_an_array_with_a_bad_element_fails_that_record_only():
     response = run(event, PIPELINE_COLUMNS=COLUMNS)
     assert results(response) == ["ProcessingFailed", "Ok"]
     assert csv_rows(response) == ROWS[1:]
+
+
+def test_documented_example_version_sorts_as_the_changes_happened():
+    batch = load_fixture(EXAMPLE)
+    event = firehose_event([json.dumps(change).encode() for change in reversed(batch)], kinesis=False)
+    response = run(event, PIPELINE_COLUMNS="event=@eventName,v=@version")
+    rows = csv_rows(response)  # arrived out of order, as re-ingested records do
+    assert [r[0] for r in rows] == ["MODIFY", "INSERT"]
+    assert [r[0] for r in sorted(rows, key=lambda r: r[1])] == ["INSERT", "MODIFY"]
+    assert rows[1][1] == "111".zfill(40)
