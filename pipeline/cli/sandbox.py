@@ -42,7 +42,7 @@ def add_sandbox(commands: Any) -> None:
         "--source",
         choices=SOURCES,
         default="kinesis",
-        help="kinesis: Kinesis Data Streams for DynamoDB (default, what make local runs); dynamodb-streams: the "
+        help="kinesis (the default): Kinesis Data Streams for DynamoDB; dynamodb-streams: the "
         "table's DynamoDB stream through a local EventBridge Pipe into a Direct PUT delivery stream",
     )
     parser.add_argument("--items", type=int, default=1000, help="items to write (default 1000)")
