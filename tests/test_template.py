@@ -48,7 +48,7 @@ EXISTING = "arn:aws:dynamodb:eu-west-1:123456789012:table/orders/stream/2026-01-
 SOURCES = {  # the deployments the template offers: parameter values for each
     "kinesis": {},
     "dynamodb-streams": {"Source": "dynamodb-streams"},
-    "dynamodb-streams-existing": {"Source": "dynamodb-streams", "ExistingStreamArn": EXISTING},
+    "dynamodb-streams-existing": {"Source": "dynamodb-streams", "ExistingDynamoDBStreamArn": EXISTING},
 }
 
 
@@ -195,7 +195,9 @@ def test_pipe_reads_the_stream_into_the_direct_put_delivery_stream_keeping_shard
     resources = deployed[source]["Resources"]
     pipe = resources["Pipe"]["Properties"]
     read = (
-        {"Fn::Sub": "${ExistingStreamArn}"} if source.endswith("existing") else {"Fn::GetAtt": ["Table", "StreamArn"]}
+        {"Fn::Sub": "${ExistingDynamoDBStreamArn}"}
+        if source.endswith("existing")
+        else {"Fn::GetAtt": ["Table", "StreamArn"]}
     )
     assert pipe["Source"] == read
     assert pipe["Target"] == {"Fn::GetAtt": ["DeliveryStream", "Arn"]}
@@ -229,7 +231,7 @@ def test_iam_least_privilege_on_the_pipe_path(deployed, source):
     roles = {name: r for name, r in resources.items() if r["Type"] == "AWS::IAM::Role"}
     assert set(roles) == {"FunctionRole", "DeliveryRole", "PipeRole"}
     assert not [r for r in roles.values() if "ManagedPolicyArns" in r["Properties"]]
-    stream = "${ExistingStreamArn}" if source.endswith("existing") else "Table.StreamArn"
+    stream = "${ExistingDynamoDBStreamArn}" if source.endswith("existing") else "Table.StreamArn"
     assert _grants(roles["PipeRole"]) == {
         *((f"dynamodb:{a}", stream) for a in ("DescribeStream", "GetRecords", "GetShardIterator", "ListStreams")),
         ("firehose:PutRecordBatch", "DeliveryStream.Arn"),
