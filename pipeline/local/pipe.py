@@ -159,12 +159,8 @@ class Pipe:
             raise ValueError(f"batch size {batch_size}: a pipe with a Firehose target takes 1 to {FIREHOSE_BATCH}")
         if not 0 <= maximum_retry_attempts <= 10_000:
             raise ValueError(f"maximum retry attempts {maximum_retry_attempts}: must be 0 to 10000")
-        self.streams, self.stream_arn, self.firehose, self.delivery_stream = (
-            streams,
-            stream_arn,
-            firehose,
-            delivery_stream,
-        )
+        self.streams, self.stream_arn = streams, stream_arn
+        self.firehose, self.delivery_stream = firehose, delivery_stream
         self.batch_size, self.maximum_retry_attempts = batch_size, maximum_retry_attempts
         self.backoff_seconds, self.sleep = backoff_seconds, sleep
         self.dead_letters: list[dict[str, Any]] = []
