@@ -4,7 +4,7 @@
 ``install_requires`` (toolz), pinned to the versions installed here, so the zip runs what the tests ran; boto3
 is left out because the Lambda runtime has it. Wheels are chosen for the runtime in ``deploy/template.yaml``
 (Python 3.12 on arm64), whatever machine builds the zip. The zip is reproducible: sorted entries, fixed
-timestamps and modes, no ``__pycache__``.
+timestamps and modes, no ``__pycache__``, no tests (toolz ships its own) and no tool caches.
 """
 
 from __future__ import annotations
@@ -24,6 +24,8 @@ PYTHON_VERSION = "3.12"  # deploy/template.yaml: Runtime python3.12
 PLATFORM = "manylinux2014_aarch64"  # deploy/template.yaml: Architectures [arm64]
 _ZIP_TIME = (1980, 1, 1, 0, 0, 0)
 _NAME = re.compile(r"[A-Za-z0-9._-]+")
+# Folders a Lambda never needs: the dependencies' own tests, and caches left by tools.
+_LEFT_OUT = frozenset({"tests", "test", "__pycache__", ".pytest_cache", ".mypy_cache", ".ruff_cache", ".hypothesis"})
 
 
 def requirements() -> list[str]:
@@ -46,7 +48,7 @@ def requirements() -> list[str]:
 def _files(base: Path) -> Iterator[tuple[Path, str]]:
     for path in sorted(base.rglob("*")):
         relative = path.relative_to(base)
-        if path.is_file() and "__pycache__" not in relative.parts and path.suffix != ".pyc":
+        if path.is_file() and not _LEFT_OUT.intersection(relative.parts) and path.suffix != ".pyc":
             yield path, relative.as_posix()
 
 

@@ -15,7 +15,7 @@ from .events import keep_events
 from .logs import log
 from .parse import EVENT_NAMES, Loads, parse
 from .partitions import with_partition_keys
-from .project import project
+from .project import ColumnPresence, note_presence, project
 from .records import Record, Stage
 from .reingest import Reingester, fail_overflow, reingest, to_source
 from .response import Summary, respond
@@ -52,17 +52,21 @@ def firehose_records(event: Any) -> list[Mapping[str, Any]]:
     return records
 
 
-def stages(config: Config, *, loads: Loads | None = None) -> list[Stage]:
+def stages(config: Config, *, loads: Loads | None = None, presence: ColumnPresence | None = None) -> list[Stage]:
     """The event-independent stages for *config*, in order: decode ... encode.
 
-    ``keep_events`` is left out when every event type is kept: parse lets only those through.
+    ``keep_events`` is left out when every event type is kept: parse lets only those through. With
+    *presence*, the projected rows are noted in it (which columns had values).
     """
     chosen: list[Stage] = [decode, parse(loads=loads)]
     if config.events != EVENT_NAMES:
         chosen.append(keep_events(config.events))
     if config.partition_keys:
         chosen.append(with_partition_keys(config.partition_keys, config.image))
-    chosen += [project(config.columns, config.image), encode(config.format, null=config.null)]
+    chosen.append(project(config.columns, config.image))
+    if presence is not None:
+        chosen.append(note_presence(presence))
+    chosen.append(encode(config.format, null=config.null))
     return chosen
 
 
@@ -82,13 +86,16 @@ def make_handler(
     *,
     loads: Loads | None = None,
     reingester: Callable[[Mapping[str, Any], Any], Reingester] | None = None,
+    on_summary: Callable[[dict[str, Any], list[str]], None] | None = None,
 ) -> Handler:
     """Build ``lambda_handler(event, context)`` for *config*; every stage is checked now, not per event.
 
     *reingester* makes the re-ingestion target for an invocation (default: :func:`to_source`); tests and
-    benchmarks pass one with their own client.
+    benchmarks pass one with their own client. *on_summary* is given each invocation's summary fields and the
+    columns never seen in it (the command line prints them).
     """
-    transform = _chain(stages(config, loads=loads))
+    presence = ColumnPresence.for_columns(config.columns)
+    transform = _chain(stages(config, loads=loads, presence=presence))
     make_target = reingester or (
         lambda event, context: to_source(event, context, max_attempts=config.reingest_max_attempts)
     )
@@ -100,13 +107,20 @@ def make_handler(
         budget = within_budget(config.max_response_bytes, (r["recordId"] for r in batch))
         overflow = reingest(target) if target is not None else fail_overflow
         summary = Summary()
+        if presence is not None:
+            presence.reset()
         try:
             response = respond(overflow(budget(transform(batch))), summary)
         except Exception as exc:
             log(logging.ERROR, "invocation failed", error=f"{type(exc).__name__}: {exc}")
             _log_summary(event, context=context, batch=batch, summary=summary, target=target, started=started)
             raise
-        _log_summary(event, context=context, batch=batch, summary=summary, target=target, started=started)
+        never_seen = presence.never_seen() if presence is not None else []
+        fields = _log_summary(
+            event, context=context, batch=batch, summary=summary, target=target, started=started, never_seen=never_seen
+        )
+        if on_summary is not None:
+            on_summary(fields, never_seen)
         return response
 
     return lambda_handler
@@ -120,9 +134,12 @@ def _log_summary(
     summary: Summary,
     target: Reingester | None,
     started: float,
-) -> None:
+    never_seen: list[str] | None = None,
+) -> dict[str, Any]:
     for record_id, reason in summary.failures:
         log(logging.WARNING, "record failed", recordId=record_id, reason=reason)
+    if never_seen:  # names only: a typo in PIPELINE_COLUMNS would write empty cells without a word
+        log(logging.WARNING, "columns never seen", columns=never_seen)
     fields: dict[str, Any] = {
         "invocationId": event.get("invocationId"),
         "requestId": getattr(context, "aws_request_id", None),
@@ -136,6 +153,8 @@ def _log_summary(
     failed = summary.results["ProcessingFailed"]
     if failed > len(summary.failures):
         fields["failuresNotLogged"] = failed - len(summary.failures)
+    if never_seen:
+        fields["columnsNeverSeen"] = len(never_seen)
     if target is not None:
         stats = target.stats
         fields["reingested"] = {
@@ -147,6 +166,7 @@ def _log_summary(
             "errorCodes": dict(stats.error_codes),
         }
     log(logging.INFO, "summary", **fields)
+    return fields
 
 
 def _data_size(rec: Mapping[str, Any]) -> int:

@@ -37,10 +37,3 @@ def test_sandbox_through_dynamodb_streams_and_a_pipe_shows_every_change_delivere
     assert "2 failed records under processing-failed/" in printed
     keys = list(Folder(tmp_path).listing())
     assert any(k.startswith("processing-failed/") for k in keys) and any(k.startswith("2") for k in keys)
-
-
-def test_sandbox_source_must_be_one_it_knows(capsys):
-    with pytest.raises(SystemExit) as exited:
-        main(["sandbox", "--source", "sqs"])
-    assert exited.value.code == 2
-    assert "invalid choice: 'sqs'" in capsys.readouterr().err
