@@ -12,6 +12,7 @@ from .config import Config
 from .decode import decode
 from .encode import encode
 from .events import keep_events
+from .iceberg import with_otf_metadata
 from .logs import log
 from .parse import EVENT_NAMES, Loads, parse
 from .partitions import with_partition_keys
@@ -63,10 +64,15 @@ def stages(config: Config, *, loads: Loads | None = None, presence: ColumnPresen
         chosen.append(keep_events(config.events))
     if config.partition_keys:
         chosen.append(with_partition_keys(config.partition_keys, config.image))
+    if config.format == "iceberg":
+        assert config.columns is not None
+        keys = [c for c in config.columns if c.name in config.iceberg_keys]
+        chosen.append(with_otf_metadata(config.iceberg_table, config.iceberg_mode, keys, config.image))
     chosen.append(project(config.columns, config.image))
     if presence is not None:
         chosen.append(note_presence(presence))
-    chosen.append(encode(config.format, null=config.null))
+    types = config.iceberg_types if config.format == "iceberg" else None
+    chosen.append(encode(config.format, null=config.null, types=types))
     return chosen
 
 

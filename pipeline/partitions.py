@@ -156,6 +156,6 @@ def with_partition_keys(specs: str | Iterable[str | PartitionKey], image: str = 
             if found is not None and these != found:
                 raise RecordError("changes in one record have different partition keys")
             found = these
-        return Record(rec.id, rec.source, rec.value, rec.result, None, found)
+        return Record(rec.id, rec.source, rec.value, rec.result, None, found, rec.otf)
 
     return map_records(attach, "partition_keys")
