@@ -6,6 +6,10 @@
 * ``jsonl``: one compact JSON object per change (numbers with every digit, sets and lists as arrays).
 * ``iceberg``: for Firehose's Iceberg destination, one JSON object per record with every column typed as its
   Iceberg type needs (see :mod:`pipeline.iceberg`); the routing ``otfMetadata`` comes from its own stage.
+
+A value that breaks a rule (an ``N`` that is not a number, a ``B`` that is not base64, text that is not
+UTF-8, an unknown type) fails its record with a reason naming the column, never quoting the value. The
+happy path pays nothing for the naming: the culprit is looked for only after a row has failed.
 """
 
 from __future__ import annotations
@@ -16,7 +20,8 @@ from typing import Any
 
 from .attributes import to_json, to_text
 from .iceberg import iceberg_lines
-from .records import Stage, per_record
+from .records import RecordError, Stage, per_record
+from .values import is_utf8, label
 
 __all__ = ["FORMATS", "csv_line", "encode", "json_line", "tsv_line"]
 
@@ -74,11 +79,41 @@ def json_line(row: Row) -> str:
     )
 
 
+def _culprit(rows: tuple[Row, ...], convert: Callable[[Any], str], exc: Exception) -> Exception:
+    """The error for a row that failed to encode, naming the column at fault (names are config or keys)."""
+    for row in rows:
+        for name, value in row.items():
+            try:
+                text = convert(value)
+            except RecordError as error:
+                return RecordError(f"column {label(str(name))}: {error}")
+            if not is_utf8(text) or not is_utf8(str(name)):
+                return RecordError(f"column {label(str(name))} is not UTF-8 text")
+    return exc
+
+
+def _json_value(value: Any) -> str:
+    return "null" if value is None else to_json(value)
+
+
+def _json_lines(rows: tuple[Row, ...]) -> bytes:
+    try:
+        return "".join(map(json_line, rows)).encode()
+    except (RecordError, UnicodeEncodeError) as exc:
+        raise _culprit(rows, _json_value, exc) from None
+
+
 def _csv_lines(null: str) -> Callable[[tuple[Row, ...]], bytes]:
+    def cell(value: Any) -> str:
+        return to_text(value, null)
+
     def lines(rows: tuple[Row, ...]) -> bytes:
-        if len(rows) == 1:
-            return csv_line([to_text(v, null) for v in rows[0].values()]).encode()
-        return "".join([csv_line([to_text(v, null) for v in row.values()]) for row in rows]).encode()
+        try:
+            if len(rows) == 1:
+                return csv_line([to_text(v, null) for v in rows[0].values()]).encode()
+            return "".join([csv_line([to_text(v, null) for v in row.values()]) for row in rows]).encode()
+        except (RecordError, UnicodeEncodeError) as exc:  # rare: name the column at fault
+            raise _culprit(rows, cell, exc) from None
 
     return lines
 
@@ -94,7 +129,16 @@ def _tsv_lines(null: str) -> Callable[[tuple[Row, ...]], bytes]:
         def row_text(row: Row) -> str:
             return "\t".join([_tsv_cell(v, null) for v in row.values()]) + "\n"
 
-    return lambda rows: "".join([row_text(row) for row in rows]).encode()
+    def cell(value: Any) -> str:
+        return to_text(value, null)
+
+    def lines(rows: tuple[Row, ...]) -> bytes:
+        try:
+            return "".join([row_text(row) for row in rows]).encode()
+        except (RecordError, UnicodeEncodeError) as exc:  # rare: name the column at fault
+            raise _culprit(rows, cell, exc) from None
+
+    return lines
 
 
 def _tsv_cell(value: Any, null: str) -> str:
@@ -123,7 +167,7 @@ def encode(fmt: str = "csv", *, null: str = "", types: Sequence[tuple[str, str]]
             raise ValueError("the iceberg format needs the columns' Iceberg types")
         return per_record(iceberg_lines(types), "encode")
     if fmt == "jsonl":
-        return per_record(lambda rows: "".join(map(json_line, rows)).encode(), "encode")
+        return per_record(_json_lines, "encode")
     if fmt == "csv":
         return per_record(_csv_lines(null), "encode")
     if "\t" in null or "\n" in null or "\r" in null:
