@@ -3,6 +3,8 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 PYTEST_ARGS ?=
+# make local SOURCE=dynamodb-streams: the path through DynamoDB Streams and an EventBridge Pipe instead of Kinesis
+SOURCE ?= kinesis
 
 .PHONY: demo test lint bench bench-record package local clean
 
@@ -25,8 +27,8 @@ demo: $(VENV)/.runtime  ## run the bundled cities event through the handler
 package: $(VENV)/.runtime  ## dist/lambda.zip for Lambda: handler.py, pipeline/ and toolz (the runtime has boto3)
 	$(BIN)/python deploy/package.py dist/lambda.zip
 
-local: $(VENV)/.test  ## the whole path on a moto server it starts: DynamoDB -> Kinesis -> run-local + handler -> S3
-	$(BIN)/python -m pipeline sandbox
+local: $(VENV)/.test  ## the whole path on a moto server it starts: DynamoDB -> Kinesis (or SOURCE=dynamodb-streams: a pipe) -> run-local + handler -> S3
+	$(BIN)/python -m pipeline sandbox --source $(SOURCE)
 
 lint: $(VENV)/.test
 	$(BIN)/ruff check .

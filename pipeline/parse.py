@@ -6,7 +6,11 @@ Accepted, detected per record by shape:
   ``ApproximateCreationDateTime`` in milliseconds or microseconds);
 * a *DynamoDB Streams* record (``eventVersion``, ``eventSourceARN``, ``dynamodb.SequenceNumber`` ...,
   ``ApproximateCreationDateTime`` in seconds);
-* a payload ``{"Records": [...]}`` of either (several changes in one Firehose record).
+* a payload ``{"Records": [...]}`` of either (several changes in one Firehose record);
+* a top-level JSON array of either: how EventBridge Pipes passes a batch from a DynamoDB stream to a target
+  without a batch API. Into Firehose a pipe writes one stream record per Firehose record (the batch goes
+  through ``PutRecordBatch``), which is the plain DynamoDB Streams record above; the array is accepted too so
+  that a pipe's documented example event, or a batch re-sent as one record, still parses.
 
 A UTF-8 byte-order mark is tolerated. Anything else is ``ProcessingFailed`` with the reason.
 """
@@ -61,12 +65,16 @@ def parse(*, loads: Loads | None = None) -> Stage:
     *loads* defaults to orjson's when the ``fast`` extra is installed, else ``json.loads``.
 
     >>> change = b'{"eventName": "REMOVE", "dynamodb": {"Keys": {"id": {"N": "7"}}}}'
-    >>> [(r.result, r.value or r.reason) for r in parse()([
+    >>> parsed = list(parse()([
     ...     {"recordId": "1", "data": change},
     ...     {"recordId": "2", "data": b'{"Records": [' + change + b',' + change + b']}'},
-    ...     {"recordId": "3", "data": b'Hello World'},
-    ... ])]  # doctest: +ELLIPSIS
-    [('Ok', ({'eventName': 'REMOVE', ...},)), ('Ok', ({...}, {...})), ('ProcessingFailed', 'parse: not valid JSON ...')]
+    ...     {"recordId": "3", "data": b'[' + change + b']'},
+    ...     {"recordId": "4", "data": b'Hello World'},
+    ... ]))
+    >>> [len(r.value) for r in parsed[:3]], parsed[0].value[0]["eventName"]
+    ([1, 2, 1], 'REMOVE')
+    >>> parsed[3].result, parsed[3].reason  # doctest: +ELLIPSIS
+    ('ProcessingFailed', 'parse: not valid JSON ...')
     """
     load = loads or default_loads
 
@@ -85,6 +93,10 @@ def parse(*, loads: Loads | None = None) -> Stage:
                     return _NO_CHANGES
                 return tuple([check_change(c, f"Records[{i}] ") for i, c in enumerate(inner)])
             raise RecordError("not a DynamoDB change record: has neither 'dynamodb' nor a 'Records' list")
+        if type(doc) is list:  # a batch as a JSON array, as EventBridge Pipes hands one to a target
+            if not doc:
+                return _NO_CHANGES
+            return tuple([check_change(c, f"[{i}] ") for i, c in enumerate(doc)])
         raise RecordError(f"not a DynamoDB change record: JSON {type(doc).__name__}, not an object")
 
     return per_record(changes, "parse")
