@@ -15,7 +15,7 @@ from typing import Any, NamedTuple
 from .fields import FIELDS
 from .records import Record
 
-__all__ = ["Column", "parse_column", "parse_columns", "split_specs"]
+__all__ = ["Column", "attribute_of", "parse_column", "parse_columns", "split_specs"]
 
 Typed = Mapping[str, Any]
 Getter = Callable[[Mapping[str, Any], Mapping[str, Any], Record], Any]
@@ -74,6 +74,18 @@ def _path(spec: str) -> tuple[str | int, ...]:
     if expect_name:
         raise ValueError(f"column {spec!r} does not end in a name or index")
     return tuple(steps)
+
+
+def attribute_of(spec: str) -> str | None:
+    """The attribute of the image a column spec reads (the head of its path); None for an ``@``-field.
+
+    >>> attribute_of('address.city'), attribute_of('"a.b"[0]'), attribute_of("@eventName")
+    ('address', 'a.b', None)
+    """
+    if spec.startswith("@"):
+        return None
+    head = _path(spec)[0]
+    return head if type(head) is str else None
 
 
 def _resolve(value: Any, steps: tuple[str | int, ...]) -> Any:

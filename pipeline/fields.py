@@ -14,7 +14,7 @@ from typing import Any
 
 from .records import Record, RecordError
 
-__all__ = ["FIELDS", "TIMES", "epoch_millis", "iso_millis", "table_name"]
+__all__ = ["FIELDS", "FIELD_READS", "TIMES", "epoch_millis", "iso_millis", "table_name"]
 
 Typed = dict[str, Any]
 FieldGetter = Callable[[Mapping[str, Any], Record], Typed | None]
@@ -157,3 +157,20 @@ FIELDS: dict[str, FieldGetter] = {
     "sequenceNumber": _sequence_number,
     "arrivalTimestamp": _iso(_arrival_millis),
 }
+
+#: What each ``@``-field reads from a change: ``(top-level fields, dynamodb fields)`` besides ``eventName``, the
+#: images and ``Keys`` (which every change has). The parser decodes only these (see :mod:`pipeline.pushdown`).
+FIELD_READS: dict[str, tuple[frozenset[str], frozenset[str]]] = {
+    "eventName": (frozenset(), frozenset()),
+    "eventID": (frozenset({"eventID"}), frozenset()),
+    "tableName": (frozenset({"tableName", "eventSourceARN"}), frozenset()),
+    "awsRegion": (frozenset({"awsRegion"}), frozenset()),
+    "approximateCreationDateTime": (frozenset(), frozenset({"ApproximateCreationDateTime"})),
+    "sizeBytes": (frozenset(), frozenset({"SizeBytes"})),
+    "isTtlDelete": (frozenset({"userIdentity"}), frozenset()),
+    "recordId": (frozenset(), frozenset()),
+    "partitionKey": (frozenset(), frozenset()),
+    "sequenceNumber": (frozenset(), frozenset({"SequenceNumber"})),
+    "arrivalTimestamp": (frozenset(), frozenset()),
+}
+assert FIELD_READS.keys() == FIELDS.keys()

@@ -9,7 +9,7 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from .columns import Column, parse_columns
-from .records import Record, RecordError, Stage, map_records
+from .records import Record, RecordError, Stage, Step, fused
 
 __all__ = ["IMAGES", "pick_image", "project"]
 
@@ -52,21 +52,21 @@ def project(columns: str | Iterable[str | Column] | None, image: str = "auto") -
     choose = pick_image(image)
     if columns is None:
 
-        def whole(rec: Record) -> Record:
-            return rec.with_value(tuple([_checked(choose(c)) for c in rec.value]))
+        def whole(changes: tuple[Mapping[str, Any], ...]) -> tuple[Image, ...]:
+            return tuple([_checked(choose(c)) for c in changes])
 
-        return map_records(whole, "project")
+        return fused([Step("project", whole)])
 
     getters = tuple((c.name, c.get) for c in parse_columns(columns))
 
-    def rows(rec: Record) -> Record:
+    def rows(changes: tuple[Mapping[str, Any], ...], rec: Record) -> tuple[dict[str, Any], ...]:
         out = []
-        for change in rec.value:
+        for change in changes:
             image_ = choose(change)
             out.append({name: get(change, image_, rec) for name, get in getters})
-        return rec.with_value(tuple(out))
+        return tuple(out)
 
-    return map_records(rows, "project")
+    return fused([Step("project", rows, "record")])
 
 
 def _checked(image: Any) -> Image:

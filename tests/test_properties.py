@@ -24,6 +24,8 @@ from pipeline.local.contract import contract_problems
 from pipeline.local.memory import MemoryStreams
 from pipeline.reingest import to_source
 
+pytestmark = pytest.mark.usefixtures("parser")  # every test here runs on both parser paths
+
 settings.register_profile("ci", deadline=None, suppress_health_check=[HealthCheck.too_slow])
 settings.load_profile("ci")
 

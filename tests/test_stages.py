@@ -23,6 +23,8 @@ from pipeline import (
 )
 from pipeline.fields import epoch_millis, iso_millis
 
+pytestmark = pytest.mark.usefixtures("parser")  # every test here runs on both parser paths
+
 
 def change(name="INSERT", new=None, old=None, keys=None, **extra):
     ddb = {"Keys": keys or {"id": {"S": "1"}}, "ApproximateCreationDateTime": 1_700_000_000_000}
@@ -94,9 +96,9 @@ def test_parse_rejects_what_is_not_a_change_record(payload, reason):
     assert reason in rec.reason
 
 
-def test_parse_with_stdlib_json_gives_the_same_changes():
+def test_parse_with_either_parser_gives_the_same_changes():
     raw = json.dumps({"Records": [change(new={"n": {"N": "1"}}), change("REMOVE")]}).encode()
-    assert one(parse(loads=json.loads), firehose(raw)).value == one(parse(), firehose(raw)).value
+    assert one(parse(parser="stdlib"), firehose(raw)).value == one(parse(parser="msgspec"), firehose(raw)).value
 
 
 def test_parse_tolerates_a_byte_order_mark_and_drops_an_empty_records_list():
