@@ -26,7 +26,7 @@ from .config import Config, ConfigError
 from .decode import decode
 from .encode import FORMATS, csv_line, encode, json_line, tsv_line
 from .events import keep_events
-from .fields import FIELDS
+from .fields import FIELDS, change_version
 from .parse import EVENT_NAMES, check_change, parse
 from .partitions import parse_partition_keys, with_partition_keys
 from .project import IMAGES, project
@@ -68,6 +68,7 @@ __all__ = [
     "Summary",
     "as_record",
     "athena_ddl",
+    "change_version",
     "check_change",
     "csv_line",
     "decode",

@@ -2,6 +2,23 @@
 
 Each getter takes ``(change, record)`` and returns a typed DynamoDB value (``{"S": ...}``, ``{"N": ...}``,
 ``{"BOOL": ...}``) or ``None`` when the field is absent, so the encoders treat them like attributes.
+
+``@version`` (:func:`change_version`) is text that sorts, as text, in the order one item's changes happened:
+
+* a change with a ``SequenceNumber`` (the *DynamoDB Streams* format): that number, 1 to 40 digits (the API
+  allows 21 to 40), zero-padded to :data:`SEQUENCE_VERSION_WIDTH` (40) digits. DynamoDB Streams gives an
+  item's changes increasing sequence numbers.
+* else (the *Kinesis Data Streams for DynamoDB* format): ``ApproximateCreationDateTime`` in microseconds
+  (milliseconds, its default precision, are multiplied by 1000), zero-padded to :data:`TIME_VERSION_WIDTH`
+  (20) digits. DynamoDB makes that time unique per item: two changes of one item in the same millisecond
+  get times 1 ms apart ("Using Kinesis Data Streams to capture changes to DynamoDB", Amazon DynamoDB
+  Developer Guide).
+
+The version is read from the change itself, so every copy of one change (a re-ingested record, a
+retried batch, a duplicate from Kinesis) gets the same version. The two kinds are not comparable with
+each other: a table should be fed from one source. A change with neither a sequence number nor a time in
+milliseconds or microseconds (seconds cannot order changes) cannot be versioned: with ``@version`` among the
+columns it is ``ProcessingFailed``.
 """
 
 from __future__ import annotations
@@ -14,13 +31,28 @@ from typing import Any
 
 from .records import Record, RecordError
 
-__all__ = ["FIELDS", "FIELD_READS", "TIMES", "epoch_millis", "iso_millis", "table_name"]
+__all__ = [
+    "FIELDS",
+    "FIELD_READS",
+    "SEQUENCE_VERSION_WIDTH",
+    "TIMES",
+    "TIME_VERSION_WIDTH",
+    "change_version",
+    "epoch_micros",
+    "epoch_millis",
+    "iso_millis",
+    "table_name",
+]
 
 Typed = dict[str, Any]
 FieldGetter = Callable[[Mapping[str, Any], Record], Typed | None]
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MS_FROM = 100_000_000_000  # 1e11 seconds is the year 5138: larger values are milliseconds ...
 _US_FROM = 100_000_000_000_000  # ... and from 1e14 microseconds (1e14 ms would be the year 5138 too)
+#: Digits of a ``@version`` from a DynamoDB Streams ``SequenceNumber`` (the API's maximum length).
+SEQUENCE_VERSION_WIDTH = 40
+#: Digits of a ``@version`` from ``ApproximateCreationDateTime`` in microseconds (any 64-bit count fits).
+TIME_VERSION_WIDTH = 20
 
 
 def epoch_millis(value: Any, name: str = "timestamp") -> int:
@@ -43,6 +75,66 @@ def epoch_millis(value: Any, name: str = "timestamp") -> int:
     if magnitude >= _MS_FROM:
         return int(value)
     return round(value * 1000)
+
+
+def epoch_micros(value: Any, name: str = "timestamp") -> int:
+    """Microseconds since the epoch from milliseconds or microseconds (told by magnitude, like epoch_millis).
+
+    Seconds are refused: they are too coarse to order one item's changes.
+
+    >>> epoch_micros(1731924555370), epoch_micros(1731924555370123), epoch_micros(1480642020000.5)
+    (1731924555370000, 1731924555370123, 1480642020000500)
+    >>> epoch_micros(1594936234)
+    Traceback (most recent call last):
+    pipeline.records.RecordError: timestamp is in seconds, too coarse to order changes
+    """
+    if type(value) is bool or not isinstance(value, (int, float)):
+        raise RecordError(f"{name} is not a number")
+    if not isfinite(value):
+        raise RecordError(f"{name} is not a finite number")
+    if value < 0:
+        raise RecordError(f"{name} is before 1970")
+    if value >= _US_FROM:
+        return value if type(value) is int else round(value)
+    if value >= _MS_FROM:
+        return value * 1000 if type(value) is int else round(value * 1000)
+    raise RecordError(f"{name} is in seconds, too coarse to order changes")
+
+
+def change_version(change: Mapping[str, Any]) -> str:
+    """The ``@version`` of a change: fixed-width digits that sort in the order an item's changes happened.
+
+    DynamoDB Streams format: the ``SequenceNumber``, 40 digits. Kinesis Data Streams for DynamoDB format:
+    ``ApproximateCreationDateTime`` in microseconds, 20 digits.
+
+    >>> change_version({"dynamodb": {"SequenceNumber": "100000000027074219927", "ApproximateCreationDateTime": 1}})
+    '0000000000000000000100000000027074219927'
+    >>> change_version({"dynamodb": {"ApproximateCreationDateTime": 1731924555370}})  # milliseconds
+    '00001731924555370000'
+    >>> change_version({"dynamodb": {"ApproximateCreationDateTime": 1731924555370123}})  # microseconds
+    '00001731924555370123'
+    >>> change_version({"dynamodb": {"Keys": {}}})
+    Traceback (most recent call last):
+    pipeline.records.RecordError: @version: no SequenceNumber or ApproximateCreationDateTime
+    """
+    ddb = change["dynamodb"]
+    sequence = ddb.get("SequenceNumber")
+    if sequence is not None:
+        if not (
+            type(sequence) is str
+            and 0 < len(sequence) <= SEQUENCE_VERSION_WIDTH
+            and sequence.isascii()
+            and sequence.isdigit()
+        ):
+            raise RecordError(f"@version: SequenceNumber is not 1 to {SEQUENCE_VERSION_WIDTH} digits")
+        return sequence.zfill(SEQUENCE_VERSION_WIDTH)
+    when = ddb.get("ApproximateCreationDateTime")
+    if when is None:
+        raise RecordError("@version: no SequenceNumber or ApproximateCreationDateTime")
+    digits = str(epoch_micros(when, "@version: ApproximateCreationDateTime"))
+    if len(digits) > TIME_VERSION_WIDTH:
+        raise RecordError("@version: ApproximateCreationDateTime is out of range")
+    return digits.zfill(TIME_VERSION_WIDTH)
 
 
 _MILLIS = tuple(map(".{:03d}Z".format, range(1000)))  # iso_millis' tail, made once instead of per value
@@ -143,7 +235,8 @@ def _sequence_number(change: Mapping[str, Any], rec: Record) -> Typed | None:
 
 
 #: ``@name`` -> getter. ``@sequenceNumber`` is the DynamoDB Streams sequence number when the change has one
-#: (Streams format), else the Kinesis sequence number of the record that carried it.
+#: (Streams format), else the Kinesis sequence number of the record that carried it. ``@version``: see
+#: :func:`change_version`.
 FIELDS: dict[str, FieldGetter] = {
     "eventName": lambda change, _rec: {"S": change["eventName"]},
     "eventID": lambda change, _rec: _text(change.get("eventID")),
@@ -156,6 +249,7 @@ FIELDS: dict[str, FieldGetter] = {
     "partitionKey": lambda _change, rec: _text(_kinesis(rec, "partitionKey")),
     "sequenceNumber": _sequence_number,
     "arrivalTimestamp": _iso(_arrival_millis),
+    "version": lambda change, _rec: {"S": change_version(change)},
 }
 
 #: What each ``@``-field reads from a change: ``(top-level fields, dynamodb fields)`` besides ``eventName``, the
@@ -172,5 +266,6 @@ FIELD_READS: dict[str, tuple[frozenset[str], frozenset[str]]] = {
     "partitionKey": (frozenset(), frozenset()),
     "sequenceNumber": (frozenset(), frozenset({"SequenceNumber"})),
     "arrivalTimestamp": (frozenset(), frozenset()),
+    "version": (frozenset(), frozenset({"SequenceNumber", "ApproximateCreationDateTime"})),
 }
 assert FIELD_READS.keys() == FIELDS.keys()

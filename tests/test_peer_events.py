@@ -296,3 +296,42 @@ def test_peer_responses_against_contract():
     problems = contract_problems({"records": [{"recordId": f"record{i}"} for i in (1, 2, 3)]}, go)
     assert "records[0] result 'TRANSFORMED_STATE_OK' is not Ok, Dropped or ProcessingFailed" in problems
     assert "records[1] is TRANSFORMED_STATE_DROPPED but carries data" in problems
+
+
+def test_versions_of_the_real_streams_capture_order_insert_modify_remove():
+    """DynamoDB Streams format: the SequenceNumber, zero-padded to 40 digits; the capture's order kept."""
+    changes = [c for n in STREAM_EVENTS[:3] for c in load_fixture(n)["Records"]]
+    event = firehose_event([json.dumps(c).encode() for c in reversed(changes)], kinesis=False)  # arrived backwards
+    rows = csv_rows(run(event, PIPELINE_COLUMNS="@eventName,@version"))
+    assert rows == [
+        ["REMOVE", "0000000000000000000300000000027074223641"],
+        ["MODIFY", "0000000000000000000200000000027074221525"],
+        ["INSERT", "0000000000000000000100000000027074219927"],
+    ]
+    assert [v for _, v in sorted(rows, key=lambda r: r[1])] == [v for _, v in reversed(rows)]
+
+
+def test_versions_of_sample_streams_events_with_short_sequence_numbers():
+    """Samples with sequence numbers shorter than the API's 21 digits still get 40, and sort as numbers would."""
+    changes = load_fixture("lambda-go__dynamodb-time-window-event.json")["Records"]
+    rows = csv_rows(run(firehose_event([json.dumps(c).encode() for c in changes]), PIPELINE_COLUMNS="@version"))
+    assert rows == [["0" * 37 + "111"], ["0" * 37 + "222"], ["0" * 37 + "333"]]
+    dotnet = load_fixture("lambda-dotnet__dynamodb-with-ms-event.json")["Records"]  # milliseconds and a sequence
+    rows = csv_rows(run(firehose_event([json.dumps(c).encode() for c in dotnet]), PIPELINE_COLUMNS="@version"))
+    assert rows == [["0000000000000001405400000000002063282832"]] * len(dotnet)
+
+
+def test_versions_of_the_real_kinesis_capture_are_microseconds():
+    """Kinesis Data Streams for DynamoDB format: ApproximateCreationDateTime (ms here) as 20 digits of µs."""
+    capture = load_fixture("powertools-ts__kinesis-dynamodb-stream.json")["Records"]
+    payloads = [base64.b64decode(k["kinesis"]["data"]) for k in capture]
+    rows = csv_rows(run(firehose_event(payloads), PIPELINE_COLUMNS="id,@version"))
+    assert rows == [
+        ["record-1qit2y819gi", "00001731924555370000"],
+        ["record-fvxn3q4q5jw", "00001731924555370000"],
+    ]
+
+
+def test_a_change_without_sequence_or_time_cannot_be_versioned():
+    raw = (PEER_EVENTS / "rust-lambda-events__dynamodb-event-record-with-optional-fields.json").read_bytes()
+    assert results(run(firehose_event([raw]), PIPELINE_COLUMNS="id,@version")) == ["ProcessingFailed"]
