@@ -28,6 +28,7 @@ class Column(NamedTuple):
     name: str
     spec: str
     get: Getter
+    attribute: str | None = None  #: set when the spec is one attribute of the image: ``get`` is ``image.get`` of it
 
     def __repr__(self) -> str:
         return f"Column({self.name!r}, {self.spec!r})"
@@ -138,7 +139,9 @@ def parse_column(text: str) -> Column:
         if field is None:
             raise ValueError(f"unknown field {spec!r}; known: {', '.join('@' + f for f in FIELDS)}")
         return Column(alias or spec[1:], spec, lambda change, _image, rec: field(change, rec))
-    return Column(alias or spec, spec, _path_getter(_path(spec)))
+    steps = _path(spec)
+    plain = steps[0] if len(steps) == 1 and type(steps[0]) is str else None
+    return Column(alias or spec, spec, _path_getter(steps), plain)
 
 
 def parse_columns(specs: str | Iterable[str | Column]) -> tuple[Column, ...]:

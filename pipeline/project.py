@@ -57,13 +57,28 @@ def project(columns: str | Iterable[str | Column] | None, image: str = "auto") -
 
         return fused([Step("project", whole)])
 
-    getters = tuple((c.name, c.get) for c in parse_columns(columns))
+    chosen = parse_columns(columns)
+    getters = tuple((c.name, c.attribute, c.get) for c in chosen)
+    if all(c.attribute is not None for c in chosen):  # attributes only: one C-level pass over the image
+        names, attributes = tuple(c.name for c in chosen), tuple(c.attribute for c in chosen)
+
+        def plain(changes: tuple[Mapping[str, Any], ...]) -> tuple[dict[str, Any], ...]:
+            if len(changes) == 1:
+                return (dict(zip(names, map(choose(changes[0]).get, attributes), strict=True)),)
+            return tuple([dict(zip(names, map(choose(c).get, attributes), strict=True)) for c in changes])
+
+        return fused([Step("project", plain)])
 
     def rows(changes: tuple[Mapping[str, Any], ...], rec: Record) -> tuple[dict[str, Any], ...]:
         out = []
         for change in changes:
             image_ = choose(change)
-            out.append({name: get(change, image_, rec) for name, get in getters})
+            out.append(
+                {
+                    name: image_.get(attribute) if attribute is not None else get(change, image_, rec)
+                    for name, attribute, get in getters
+                }
+            )
         return tuple(out)
 
     return fused([Step("project", rows, "record")])

@@ -93,7 +93,11 @@ HOSTILE = _hostile()
 ENVS = [
     {"PIPELINE_COLUMNS": "a,b,@eventName,@approximateCreationDateTime,@sizeBytes,@isTtlDelete,@tableName"},
     {"PIPELINE_COLUMNS": "a,b", "PIPELINE_FORMAT": "tsv", "PIPELINE_IMAGE": "keys", "PIPELINE_EVENTS": "INSERT"},
-    {"PIPELINE_COLUMNS": "x=a.b[0],@eventID,@version", "PIPELINE_IMAGE": "old", "PIPELINE_PARTITION_KEYS": "t=@tableName"},
+    {
+        "PIPELINE_COLUMNS": "x=a.b[0],@eventID,@version",
+        "PIPELINE_IMAGE": "old",
+        "PIPELINE_PARTITION_KEYS": "t=@tableName",
+    },
     {"PIPELINE_FORMAT": "jsonl"},
     {
         "PIPELINE_FORMAT": "jsonl",
