@@ -12,14 +12,43 @@ from collections.abc import Callable, Mapping
 from json.encoder import encode_basestring
 from typing import Any
 
-from .attributes import to_json, to_text
+from .attributes import to_json, to_plain, to_text
 from .records import Stage, per_record
+
+try:  # msgspec writes JSON Lines byte for byte as json_line does, faster; without it, json_line runs
+    from msgspec import Raw
+    from msgspec.json import Encoder
+except ImportError:
+    Raw = Encoder = None
 
 __all__ = ["FORMATS", "csv_line", "encode", "json_line", "tsv_line"]
 
 Row = Mapping[str, Any]
 FORMATS = ("csv", "tsv", "jsonl")
 _TSV_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
+
+
+def _stdlib_json_lines(rows: tuple[Row, ...]) -> bytes:
+    return "".join(map(json_line, rows)).encode()
+
+
+def _json_lines() -> Callable[[tuple[Row, ...]], bytes]:
+    """JSON Lines with msgspec's encoder: the same bytes and reasons as :func:`json_line`, numbers verbatim.
+
+    >>> _json_lines()(({"n": {"N": "1.50"}, "s": {"S": "é\\n"}, "gone": None},)) == _stdlib_json_lines(
+    ...     ({"n": {"N": "1.50"}, "s": {"S": "é\\n"}, "gone": None},))
+    True
+    """
+    encode = Encoder().encode
+
+    def lines(rows: tuple[Row, ...]) -> bytes:
+        # every row checked first, as json_line does before the text is encoded: a bad value's reason wins
+        plain = [{name: None if v is None else to_plain(v, Raw) for name, v in row.items()} for row in rows]
+        if len(plain) == 1:
+            return encode(plain[0]) + b"\n"
+        return b"\n".join(map(encode, plain)) + b"\n"
+
+    return lines
 
 
 def _csv_cell(text: str) -> str:
@@ -121,7 +150,7 @@ def encode(fmt: str = "csv", *, null: str = "") -> Stage:
     if fmt not in FORMATS:
         raise ValueError(f"unknown format {fmt!r} (known: {', '.join(FORMATS)})")
     if fmt == "jsonl":
-        return per_record(lambda rows: "".join(map(json_line, rows)).encode(), "encode")
+        return per_record(_json_lines() if Encoder is not None else _stdlib_json_lines, "encode")
     if fmt == "csv":
         return per_record(_csv_lines(null), "encode")
     if "\t" in null or "\n" in null or "\r" in null:

@@ -31,6 +31,7 @@ __all__ = ["Reads", "msgspec_changes", "msgspec_whole", "reads_for"]
 Changes = Callable[[bytes], Any]
 _BOM = b"\xef\xbb\xbf"
 _NO_CHANGES = Drop("no change records in payload")
+_OPEN_BRACE = ord("{")
 
 
 class Reads(NamedTuple):
@@ -164,9 +165,11 @@ def msgspec_changes(reads: Reads, judge: Changes) -> Changes:
     pipeline.records.RecordError: not a DynamoDB change record: eventName is not INSERT, MODIFY or REMOVE
     """
     unset = msgspec.UNSET
-    if reads.attributes is None:
-        image_type: Any = dict[str, Any]
-        as_dict: Callable[[Any], dict[str, Any]] = lambda image: image  # noqa: E731
+    whole = reads.attributes is None
+    raw_type = msgspec.Raw
+    if whole:  # kept undecoded (msgspec.Raw) until the image to write is chosen: the others are only checked
+        image_type: Any = msgspec.Raw
+        as_dict: Callable[[Any], dict[str, Any]] = msgspec.json.Decoder(dict[str, Any]).decode
     else:
         names = sorted(reads.attributes)
         renamed = {f"a{i}": name for i, name in enumerate(names)}
@@ -180,6 +183,10 @@ def msgspec_changes(reads: Reads, judge: Changes) -> Changes:
 
     def pruned(c: Any) -> dict[str, Any]:
         d = c.dynamodb
+        if whole:  # each image must be an object, as check_change requires
+            for raw in (d.Keys, d.NewImage, d.OldImage):
+                if type(raw) is raw_type and memoryview(raw)[0] != _OPEN_BRACE:
+                    raise ValueError("an image is not an object")
         ddb = ddb_fields(d)
         if choice == "auto":
             if d.NewImage is not unset:

@@ -44,20 +44,27 @@ def respond(records: Iterable[Any], summary: Summary | None = None) -> dict[str,
     {'records': [{'recordId': 'a', 'result': 'Ok', 'data': 'eCwxCg=='}, {'recordId': 'b', 'result': 'Dropped'}]}
     """
     summary = summary if summary is not None else Summary()
-    entries = []
-    for rec in records:
-        if type(rec) is not Record:
-            rec = as_record(rec)
-        if rec.result == OK:
-            data = rec.value
-            if type(data) is not bytes:
-                raise TypeError(f"record {rec.id} reached the response as {type(data).__name__}, not bytes")
-            entry = {"recordId": rec.id, "result": OK, "data": b2a_base64(data, newline=False).decode()}
-            if rec.partition_keys is not None:
-                entry["metadata"] = {"partitionKeys": rec.partition_keys}
-            summary.bytes_out += len(data)
-        else:
-            entry = {"recordId": rec.id, "result": rec.result}
-        summary.count(rec)
-        entries.append(entry)
+    entries: list[dict[str, Any]] = []
+    add = entries.append
+    ok = bytes_out = 0  # Ok records are counted here and added once, at the end (or when the stream fails)
+    try:
+        for rec in records:
+            if type(rec) is not Record:
+                rec = as_record(rec)
+            if rec.result == OK:
+                data = rec.value
+                if type(data) is not bytes:
+                    raise TypeError(f"record {rec.id} reached the response as {type(data).__name__}, not bytes")
+                entry = {"recordId": rec.id, "result": OK, "data": b2a_base64(data, newline=False).decode()}
+                if rec.partition_keys is not None:
+                    entry["metadata"] = {"partitionKeys": rec.partition_keys}
+                bytes_out += len(data)
+                ok += 1
+            else:
+                entry = {"recordId": rec.id, "result": rec.result}
+                summary.count(rec)
+            add(entry)
+    finally:
+        summary.results[OK] += ok
+        summary.bytes_out += bytes_out
     return {"records": entries}
