@@ -9,8 +9,9 @@ A notebook can use the stages on their own, on Firehose records or on plain chan
     >>> [r.value for r in pipe([change], keep_events({"INSERT"}), project("key,name"), encode("csv"))]
     [b'1,Z\\xc3\\xbcrich\\n']
 
-The companions live in subpackages and are imported only when used: ``athena_ddl`` and ``from_export``
-(from ``pipeline.tools``) are reached through this package lazily, so ``import handler`` loads none of them.
+The companions live in subpackages and are imported only when used: ``athena_ddl``, ``current_view``,
+``current_query`` and ``from_export`` (from ``pipeline.tools``) are reached through this package lazily, so
+``import handler`` loads none of them.
 """
 
 from __future__ import annotations
@@ -71,6 +72,8 @@ __all__ = [
     "change_version",
     "check_change",
     "csv_line",
+    "current_query",
+    "current_view",
     "decode",
     "encode",
     "entry_size",
@@ -99,11 +102,16 @@ __all__ = [
     "within_budget",
 ]
 
-_LAZY = {"athena_ddl": "pipeline.tools.athena", "from_export": "pipeline.tools.export"}
+_LAZY = {
+    "athena_ddl": "pipeline.tools.athena",
+    "current_query": "pipeline.tools.views",
+    "current_view": "pipeline.tools.views",
+    "from_export": "pipeline.tools.export",
+}
 
 
 def __getattr__(name: str) -> Any:
-    """Companion names (``athena_ddl``, ``from_export``) imported on first use, off the handler's import path."""
+    """Companion names (``athena_ddl``, ``current_view`` ...) imported on first use, off the handler's import path."""
     if name in _LAZY:
         return getattr(importlib.import_module(_LAZY[name]), name)
     raise AttributeError(f"module 'pipeline' has no attribute {name!r}")

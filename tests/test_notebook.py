@@ -85,3 +85,14 @@ def test_another_selection_on_a_dynamodb_export(outputs):
     ]
     assert outputs["athena"].startswith("CREATE EXTERNAL TABLE `cities` (\n  `key` string,\n  `name` string,")
     assert "ROW FORMAT SERDE 'org.apache.hadoop.hive.serde2.OpenCSVSerde'" in outputs["athena"]
+
+
+def test_current_state_with_duckdb_over_a_local_output_folder(outputs):
+    assert outputs["lake"] == "1 object(s): 10 changes\n"
+    assert outputs["current"].splitlines() == [
+        "('1', 'Zürich', '423193', '00001767226020000000')",  # the MODIFY, not the INSERT
+        "('2', 'São Paulo', '11451245', '00001767225660000000')",
+        "('3', 'Kraków', '779115', '00001767225720000000')",
+        "('5', '東京', '13960000', '00001767225840000000')",
+        "('6', 'Washington, D.C.', '689545', '00001767225900000000')",
+    ]  # 4 and 7 were removed

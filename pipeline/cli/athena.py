@@ -1,4 +1,4 @@
-"""``athena-ddl``: print the Athena table for the configured output."""
+"""``athena-ddl``: print the Athena table for the configured output and, with ``--current``, its current state."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from datetime import date
 
 from ..config import Config
 from ..tools.athena import athena_ddl, firehose_prefix
+from ..tools.views import current_view
 
 __all__ = ["add_athena_command"]
 
@@ -29,7 +30,16 @@ def _run(args: argparse.Namespace) -> int:
         since = date.fromisoformat(args.since)
     except ValueError:
         raise ValueError(f"--since {args.since!r} is not a date (YYYY-MM-DD)") from None
-    print(athena_ddl(config, args.table, args.location, types=_types(args.type), since=since))
+    if args.key is not None and not args.current:
+        raise ValueError("--key is for the current-state view: add --current")
+    table = athena_ddl(config, args.table, args.location, types=_types(args.type), since=since)
+    if args.current:
+        if args.key is None:
+            raise ValueError("--current needs the item's key: --key id (or --key pk,sk)")
+        view = current_view(config, args.table, args.key.split(","))
+        print(f"{table};\n\n{view};")
+    else:
+        print(table)
     if config.partition_keys:
         where = f"{args.location.rstrip('/')}/{firehose_prefix(config.partition_keys)}"
         print(f"-- Firehose must write under {where}", file=sys.stderr)
@@ -56,4 +66,11 @@ def add_athena_command(commands: argparse._SubParsersAction[argparse.ArgumentPar
         help="Athena type of a tsv or jsonl column, e.g. amount=decimal(38,9) (default string); repeatable",
     )
     parser.add_argument("--since", default="2020-01-01", help="first day of date partitions (default 2020-01-01)")
+    parser.add_argument(
+        "--current",
+        action="store_true",
+        help="also print CREATE OR REPLACE VIEW TABLE_current: per key, the change with the highest @version, "
+        "without the keys whose last change is a REMOVE (needs @eventName and @version among the columns)",
+    )
+    parser.add_argument("--key", metavar="COLUMN[,COLUMN]", help="the item's key columns for --current, e.g. pk,sk")
     parser.set_defaults(run=_run)

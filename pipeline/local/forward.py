@@ -4,6 +4,10 @@ What DynamoDB's Kinesis streaming destination does, for AWS-compatible servers t
 each change record read from the table's stream becomes the record DynamoDB would put into Kinesis
 (``tableName``, ``recordFormat``, ``ApproximateCreationDateTime`` in milliseconds, no ``SequenceNumber``),
 put with the item's key as the partition key, so that one item's changes stay in order on one shard.
+Like DynamoDB, it never gives two changes of one item the same time: "If more than one modification
+occurred to the same item within the same millisecond, the ApproximateCreationDateTime is increased by
+1 millisecond" ("Using Kinesis Data Streams to capture changes to DynamoDB", DynamoDB Developer Guide), so
+``@version`` orders them.
 """
 
 from __future__ import annotations
@@ -93,8 +97,15 @@ def forward(streams: Any, kinesis: Any, table_stream_arn: str, kinesis_stream_ar
     table = table_name({"eventSourceARN": table_stream_arn}) or ""
     batch: list[dict[str, Any]] = []
     size = count = 0
+    last: dict[str, int] = {}  # item -> the time its last change was given, to keep one item's times apart
     for change in table_changes(streams, table_stream_arn):
-        data = json.dumps(kinesis_format(change, table), default=_json, ensure_ascii=False, separators=(",", ":"))
+        record = kinesis_format(change, table)
+        item = json.dumps(change["dynamodb"]["Keys"], sort_keys=True, default=_json)
+        when = record["dynamodb"]["ApproximateCreationDateTime"]
+        if item in last and when <= last[item]:
+            when = record["dynamodb"]["ApproximateCreationDateTime"] = last[item] + 1
+        last[item] = when
+        data = json.dumps(record, default=_json, ensure_ascii=False, separators=(",", ":"))
         entry = {"Data": data.encode(), "PartitionKey": item_key(change["dynamodb"]["Keys"])}
         if len(batch) == 500 or size + len(entry["Data"]) > 4 * 1024 * 1024:
             _put(kinesis, kinesis_stream_arn, batch)

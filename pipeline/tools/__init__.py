@@ -1,1 +1,1 @@
-"""Tools around the output: Athena DDL, redrive, DynamoDB export reading, event generation."""
+"""Tools around the output: Athena DDL, the current-state view, redrive, DynamoDB export reading, event generation."""

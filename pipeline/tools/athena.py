@@ -121,6 +121,10 @@ def _column_type(column: Column, fmt: str, types: Mapping[str, str]) -> str:
         kind = types[column.name].lower()
         if not re.fullmatch(_TYPE, kind):
             raise ValueError(f"{kind!r} is not an Athena type (column {column.name!r})")
+        if column.spec == "@version" and kind != "string":
+            raise ValueError(
+                f"column {column.name!r} (@version) is text that sorts as text (up to 40 digits): no --type"
+            )
         return kind
     if fmt == "csv":
         return "string"
