@@ -101,9 +101,9 @@ def json_line(row: Row) -> str:
 
 
 def _texts(row: Row, null: str) -> list[str]:
-    """``[to_text(v, null) for v in row.values()]``, with to_text's first test inlined: most cells are S or N."""
+    """``[to_text(v, null) for v in row.values()]``, with to_text's first test inlined: most cells are S."""
     return [
-        text if type(v) is dict and type(text := v.get("S") or v.get("N")) is str and len(v) == 1 else to_text(v, null)
+        text if type(v) is dict and type(text := v.get("S")) is str and len(v) == 1 else to_text(v, null)
         for v in row.values()
     ]
 
