@@ -18,12 +18,13 @@ import pytest
 from conftest import firehose_event
 from hypothesis import example, given
 from hypothesis import strategies as st
-from test_properties import configs, messy_events, payload
+from test_properties import configs, messy_events, payload, typed
 
 from pipeline import Config, make_handler, parse, stages
+from pipeline.encode import _json_lines, _stdlib_json_lines
 from pipeline.local.context import LocalContext
 from pipeline.parse import PARSERS
-from pipeline.records import chain
+from pipeline.records import chain, describe
 
 ROOT = Path(__file__).resolve().parent.parent
 GOOD = {"eventName": "INSERT", "tableName": "t", "dynamodb": {"ApproximateCreationDateTime": 1_700_000_000_123}}
@@ -175,6 +176,14 @@ def test_every_parser_gives_the_same_response_and_logs_on_any_input(event, env):
     assert_one_answer(event, env)
 
 
+junk_value = st.one_of(
+    st.just(None),
+    st.sampled_from(
+        [{"N": "NaN"}, {"N": "+1.50"}, {"N": ".5"}, {"N": 5}, {"S": "\ud800"}, {"S": 1}, {"B": "!!"}, {"X": 1}, {}]
+    ),
+    st.sampled_from([{"S": "a", "N": "1"}, {"L": {}}, {"M": []}, {"SS": [1]}, {"NS": ["1", "x"]}, "S", 3]),
+)
+typed_or_junk = st.one_of(typed, junk_value, st.lists(junk_value, max_size=2).map(lambda v: {"L": v}))
 hostile_bytes = st.one_of(
     payload,
     st.sampled_from(HOSTILE),
@@ -217,3 +226,15 @@ handler.make_handler(handler.CONFIG)
     assert messages[0].startswith("msgspec could not be loaded")
     expected = make_handler(Config.from_env({"PIPELINE_COLUMNS": "a,b", "PIPELINE_REINGEST": "off"}))(event, None)
     assert json.loads(last) == expected
+
+
+@given(st.lists(st.dictionaries(st.sampled_from(["a", "b", "c"]), typed_or_junk), min_size=1, max_size=3))
+def test_json_lines_are_the_same_bytes_and_reasons_with_either_encoder(rows):
+    """msgspec's encoder (the default) and json_line (without msgspec) write and refuse the same rows."""
+    found = []
+    for lines in (_json_lines(), _stdlib_json_lines):
+        try:
+            found.append(lines(tuple(rows)))
+        except Exception as exc:  # the reason is what the log would say
+            found.append(describe(exc))
+    assert found[0] == found[1]
