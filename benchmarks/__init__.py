@@ -1,1 +1,2 @@
-"""The benchmark suite: ``make bench`` measures and writes RESULTS.md; ``make test`` runs each benchmark once."""
+"""The benchmark suite: ``make bench`` measures (``make bench-record`` also updates the committed RESULTS.md);
+``make test`` runs each benchmark once."""

@@ -1,7 +1,9 @@
 """Benchmark fixtures: the generated events, the run's results, and RESULTS.md written when the run is complete.
 
-``make bench`` measures; ``make test`` passes ``--benchmark-disable`` (quick mode): every benchmark then runs
-once, on small events, as a smoke test, and nothing is written.
+``make bench`` measures and writes ``.benchmarks/RESULTS.md`` (ignored by git); ``make bench-record`` writes
+the committed ``benchmarks/RESULTS.md`` (the file named by ``BENCH_RESULTS``). ``make test`` passes
+``--benchmark-disable`` (quick mode): every benchmark then runs once, on small events, as a smoke test, and
+nothing is written.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from pipeline.tools.generate import generate_event, parse_size
 
 from .report import SIZES, Results, machine, render
 
-RESULTS_MD = Path(__file__).parent / "RESULTS.md"
+RESULTS_MD = Path(os.environ.get("BENCH_RESULTS") or Path(__file__).parent.parent / ".benchmarks" / "RESULTS.md")
 _OUTCOME = pytest.StashKey[str]()
 FULL_SIZES = {"1 MB": parse_size("1MB"), "3 MB": parse_size("3MB"), "6 MB": parse_size("6MiB") - parse_size("16KiB")}
 QUICK_SIZES = {label: size // 100 for label, size in FULL_SIZES.items()}
@@ -60,6 +62,7 @@ def results(request: pytest.FixtureRequest, quick: bool) -> Iterator[Results]:
     if missing:
         request.config.stash[_OUTCOME] = f"RESULTS.md not written: this run did not measure {', '.join(missing)}"
         return
+    RESULTS_MD.parent.mkdir(parents=True, exist_ok=True)
     RESULTS_MD.write_text(render(collected, host=machine()), "utf-8")
     request.config.stash[_OUTCOME] = f"wrote {RESULTS_MD}"
 

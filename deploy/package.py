@@ -6,7 +6,8 @@ msgspec, whose compiled extension must match the Lambda's architecture and Pytho
 installed here, so the zip runs what the tests ran; boto3 is left out because the Lambda runtime has it. The
 wheels are downloaded for the chosen runtime (``manylinux2014_<arch>``, binary only), whatever machine builds
 the zip; the defaults are the runtime in ``deploy/template.yaml`` (Python 3.12 on arm64). The zip is
-reproducible: sorted entries, fixed timestamps and modes, no ``__pycache__``, no packages' own tests.
+reproducible: sorted entries, fixed timestamps and modes, no ``__pycache__``, no tests (toolz ships its own)
+and no tool caches.
 """
 
 from __future__ import annotations
@@ -29,9 +30,10 @@ ARCH = "arm64"  # deploy/template.yaml: Architectures [arm64]
 PLATFORMS = {"arm64": "manylinux2014_aarch64", "x86_64": "manylinux2014_x86_64"}  # Lambda's architectures
 PLATFORM = PLATFORMS[ARCH]
 PYTHONS = ("3.11", "3.12", "3.13")  # 3.12 and 3.13 for Lambda; 3.11 builds a zip this repository's tests can run
-_LEFT_OUT = {"__pycache__", "tests", "test"}  # caches, and the packages' own test suites (toolz/tests ...)
 _ZIP_TIME = (1980, 1, 1, 0, 0, 0)
 _NAME = re.compile(r"[A-Za-z0-9._-]+")
+# Folders a Lambda never needs: the dependencies' own tests, and caches left by tools.
+_LEFT_OUT = frozenset({"tests", "test", "__pycache__", ".pytest_cache", ".mypy_cache", ".ruff_cache", ".hypothesis"})
 
 
 def requirements() -> list[str]:
@@ -54,7 +56,7 @@ def requirements() -> list[str]:
 def _files(base: Path) -> Iterator[tuple[Path, str]]:
     for path in sorted(base.rglob("*")):
         relative = path.relative_to(base)
-        if path.is_file() and not _LEFT_OUT & set(relative.parts[:-1]) and path.suffix != ".pyc":
+        if path.is_file() and not _LEFT_OUT.intersection(relative.parts) and path.suffix != ".pyc":
             yield path, relative.as_posix()
 
 

@@ -15,7 +15,7 @@ from .events import keep_events
 from .logs import log
 from .parse import EVENT_NAMES, MSGSPEC_LOADED, parse, resolve_parser
 from .partitions import with_partition_keys
-from .project import project
+from .project import ColumnPresence, note_presence, project
 from .pushdown import reads_for
 from .records import Stage, chain
 from .reingest import Reingester, fail_overflow, reingest, to_source
@@ -53,12 +53,13 @@ def firehose_records(event: Any) -> list[Mapping[str, Any]]:
     return records
 
 
-def stages(config: Config, *, parser: str | None = None) -> list[Stage]:
+def stages(config: Config, *, parser: str | None = None, presence: ColumnPresence | None = None) -> list[Stage]:
     """The event-independent stages for *config*, in order: decode ... encode.
 
     The parser decodes only what the other stages read (projection pushdown, see :mod:`pipeline.pushdown`);
     *parser* is ``msgspec`` or ``stdlib`` (default: msgspec when it loads). ``keep_events`` is left out when
-    every event type is kept: parse lets only those through.
+    every event type is kept: parse lets only those through. With *presence*, the projected rows are noted in
+    it (which columns had values).
     """
     reads = reads_for(config.columns, [k.column.spec for k in config.partition_keys], config.image)
     chosen: list[Stage] = [decode, parse(parser=parser, reads=reads)]
@@ -66,7 +67,10 @@ def stages(config: Config, *, parser: str | None = None) -> list[Stage]:
         chosen.append(keep_events(config.events))
     if config.partition_keys:
         chosen.append(with_partition_keys(config.partition_keys, config.image))
-    chosen += [project(config.columns, config.image), encode(config.format, null=config.null)]
+    chosen.append(project(config.columns, config.image))
+    if presence is not None:
+        chosen.append(note_presence(presence))
+    chosen.append(encode(config.format, null=config.null))
     return chosen
 
 
@@ -75,17 +79,20 @@ def make_handler(
     *,
     parser: str | None = None,
     reingester: Callable[[Mapping[str, Any], Any], Reingester] | None = None,
+    on_summary: Callable[[dict[str, Any], list[str]], None] | None = None,
 ) -> Handler:
     """Build ``lambda_handler(event, context)`` for *config*; every stage is checked now, not per event.
 
     The built-in stages run fused (:func:`pipeline.records.chain`): one loop, one ``try`` and one envelope per
     record from decode to encode. *parser* is ``msgspec`` or ``stdlib`` (default: msgspec when it loads; if it
     cannot, that is logged once). *reingester* makes the re-ingestion target for an invocation (default:
-    :func:`to_source`); tests and benchmarks pass one with their own client.
+    :func:`to_source`); tests and benchmarks pass one with their own client. *on_summary* is given each
+    invocation's summary fields and the columns never seen in it (the command line prints them).
     """
     if not MSGSPEC_LOADED:
         _say_fallback_once()
-    transform = chain(stages(config, parser=resolve_parser(parser)))
+    presence = ColumnPresence.for_columns(config.columns)
+    transform = chain(stages(config, parser=resolve_parser(parser), presence=presence))
     make_target = reingester or (
         lambda event, context: to_source(event, context, max_attempts=config.reingest_max_attempts)
     )
@@ -97,13 +104,20 @@ def make_handler(
         budget = within_budget(config.max_response_bytes, (r["recordId"] for r in batch))
         overflow = reingest(target) if target is not None else fail_overflow
         summary = Summary()
+        if presence is not None:
+            presence.reset()
         try:
             response = respond(overflow(budget(transform(batch))), summary)
         except Exception as exc:
             log(logging.ERROR, "invocation failed", error=f"{type(exc).__name__}: {exc}")
             _log_summary(event, context=context, batch=batch, summary=summary, target=target, started=started)
             raise
-        _log_summary(event, context=context, batch=batch, summary=summary, target=target, started=started)
+        never_seen = presence.never_seen() if presence is not None else []
+        fields = _log_summary(
+            event, context=context, batch=batch, summary=summary, target=target, started=started, never_seen=never_seen
+        )
+        if on_summary is not None:
+            on_summary(fields, never_seen)
         return response
 
     return lambda_handler
@@ -126,9 +140,12 @@ def _log_summary(
     summary: Summary,
     target: Reingester | None,
     started: float,
-) -> None:
+    never_seen: list[str] | None = None,
+) -> dict[str, Any]:
     for record_id, reason in summary.failures:
         log(logging.WARNING, "record failed", recordId=record_id, reason=reason)
+    if never_seen:  # names only: a typo in PIPELINE_COLUMNS would write empty cells without a word
+        log(logging.WARNING, "columns never seen", columns=never_seen)
     fields: dict[str, Any] = {
         "invocationId": event.get("invocationId"),
         "requestId": getattr(context, "aws_request_id", None),
@@ -142,6 +159,8 @@ def _log_summary(
     failed = summary.results["ProcessingFailed"]
     if failed > len(summary.failures):
         fields["failuresNotLogged"] = failed - len(summary.failures)
+    if never_seen:
+        fields["columnsNeverSeen"] = len(never_seen)
     if target is not None:
         stats = target.stats
         fields["reingested"] = {
@@ -153,6 +172,7 @@ def _log_summary(
             "errorCodes": dict(stats.error_codes),
         }
     log(logging.INFO, "summary", **fields)
+    return fields
 
 
 def _data_size(rec: Mapping[str, Any]) -> int:

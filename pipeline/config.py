@@ -45,7 +45,16 @@ _LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 
 
 class ConfigError(ValueError):
-    """A configuration variable has a value the pipeline cannot use."""
+    """A configuration variable has a value the pipeline cannot use; ``variable`` and ``reason`` say which and why.
+
+    >>> error = ConfigError("PIPELINE_FORMAT='xml': not one of csv, tsv, jsonl", "PIPELINE_FORMAT", "not one of ...")
+    >>> error.variable, error.reason
+    ('PIPELINE_FORMAT', 'not one of ...')
+    """
+
+    def __init__(self, message: str, variable: str | None = None, reason: str | None = None) -> None:
+        super().__init__(message)
+        self.variable, self.reason = variable, reason if reason is not None else message
 
 
 class Config(NamedTuple):  # a NamedTuple, not a dataclass: dataclasses imports inspect, 10 ms of cold start
@@ -80,16 +89,19 @@ class Config(NamedTuple):  # a NamedTuple, not a dataclass: dataclasses imports 
             try:
                 return parse(get(name))
             except (ValueError, TypeError) as exc:
-                raise ConfigError(f"{name}={env.get(name, '')!r}: {exc}") from None
+                raise ConfigError(f"{name}={env.get(name, '')!r}: {exc}", name, str(exc)) from None
 
         fmt = check("PIPELINE_FORMAT", lambda text: _choice(text.lower(), FORMATS))
         null = env.get("PIPELINE_NULL", "")  # not stripped: blanks may be the wanted null text
         check("PIPELINE_NULL", lambda _: encode(fmt, null=null))
         columns = check("PIPELINE_COLUMNS", lambda text: parse_columns(text) if text else None)
         if columns is None and fmt != "jsonl":
+            why = f"required when PIPELINE_FORMAT is {fmt}"
             raise ConfigError(
-                f"PIPELINE_COLUMNS is required when PIPELINE_FORMAT is {fmt} "
-                "(e.g. PIPELINE_COLUMNS=id,name,@eventName); only jsonl can write the whole image"
+                f"PIPELINE_COLUMNS is {why} (e.g. PIPELINE_COLUMNS=id,name,@eventName); "
+                "only jsonl can write the whole image",
+                "PIPELINE_COLUMNS",
+                f"{why} (e.g. id,name,@eventName); only jsonl can write the whole image",
             )
         reingest = check("PIPELINE_REINGEST", lambda text: _choice(text.lower(), ("on", "off")))
         level = check("LOG_LEVEL", lambda text: _choice(text.upper(), _LEVELS))

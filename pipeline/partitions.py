@@ -18,10 +18,40 @@ from .fields import TIMES, epoch_millis
 from .project import pick_image
 from .records import Record, RecordError, Stage, Step, fused
 
-__all__ = ["PartitionKey", "parse_partition_keys", "with_partition_keys"]
+__all__ = ["STRFTIME_CODES", "PartitionKey", "check_strftime", "parse_partition_keys", "with_partition_keys"]
 
 Typed = Mapping[str, Any]
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+#: The strftime codes the C standard and Python's documentation define (and ISO 8601's %G %u %V), which every
+#: platform formats; others (%Q, %-d, %s ...) are left as they are or differ between platforms.
+STRFTIME_CODES = "aAwdbBmyYHIpMSfzZjUWcxXGuV%"
+
+
+def check_strftime(fmt: str) -> str:
+    """*fmt* if it is a strftime format for a partition key: at least one code, each a portable one.
+
+    The configuration checks every ``|format`` with this, so the handler and ``athena-ddl`` refuse the same.
+
+    >>> check_strftime("%Y-%m-%d")
+    '%Y-%m-%d'
+    >>> check_strftime("%Y-%Q")
+    Traceback (most recent call last):
+    ValueError: %Q in '%Y-%Q' is not a strftime code (use %Y %m %d %H %M %S, see Python's strftime codes)
+    """
+    codes = []
+    pieces = iter(fmt)
+    for char in pieces:
+        if char == "%":
+            code = next(pieces, "")
+            if code not in STRFTIME_CODES or not code:
+                shown = f"%{code}" if code else "a lone % at the end"
+                raise ValueError(
+                    f"{shown} in {fmt!r} is not a strftime code (use %Y %m %d %H %M %S, see Python's strftime codes)"
+                )
+            codes.append(code)
+    if not [c for c in codes if c != "%"]:
+        raise ValueError(f"{fmt!r} is not a strftime format: it has no code such as %Y or %d")
+    return fmt
 
 
 class PartitionKey:
@@ -41,9 +71,10 @@ class PartitionKey:
         self.column = parse_column(pieces[0])
         self.fmt = pieces[1] if len(pieces) == 2 else None
         if self.fmt is not None:
-            if "%" not in self.fmt:
-                raise ValueError(f"partition key {text!r}: {self.fmt!r} is not a strftime format")
-            datetime(2000, 1, 2, 3, 4, 5, tzinfo=UTC).strftime(self.fmt)  # fails now, not per record
+            try:
+                check_strftime(self.fmt)
+            except ValueError as exc:
+                raise ValueError(f"partition key {text!r}: {exc}") from None
         # An @-time formatted by strftime is taken as epoch milliseconds, not as the ISO text of its column.
         self.millis = TIMES.get(self.column.spec[1:]) if self.fmt and self.column.spec.startswith("@") else None
 

@@ -11,7 +11,7 @@ from typing import Any
 from .columns import Column, parse_columns
 from .records import Record, RecordError, Stage, Step, fused
 
-__all__ = ["IMAGES", "pick_image", "project"]
+__all__ = ["IMAGES", "ColumnPresence", "note_presence", "pick_image", "project"]
 
 Image = Mapping[str, Any]
 IMAGES = ("auto", "new", "old", "keys")
@@ -88,3 +88,68 @@ def _checked(image: Any) -> Image:
     if type(image) is not dict:
         raise RecordError("image is not an object")
     return image
+
+
+class ColumnPresence:
+    """Which attribute columns have had a value (NULL counts) in the rows seen since :meth:`reset`.
+
+    Made once per handler and reset per invocation: columns that never match (a typo in ``PIPELINE_COLUMNS``)
+    are then reported instead of silently writing empty cells. Once every column has been seen, nothing more
+    is looked at, so the cost is a few dict lookups per row at the start of an invocation.
+
+    >>> presence = ColumnPresence(["id", "amountt"])
+    >>> presence.see(({"id": {"N": "1"}, "amountt": None},) * 100)
+    >>> presence.never_seen()
+    ['amountt']
+    """
+
+    __slots__ = ("changes", "names", "unseen")
+
+    def __init__(self, names: Iterable[str]) -> None:
+        self.names = tuple(names)
+        self.unseen: set[str] = set(self.names)
+        self.changes = 0
+
+    def __repr__(self) -> str:
+        return f"ColumnPresence(unseen={sorted(self.unseen)}, changes={self.changes})"
+
+    def reset(self) -> None:
+        """Start again (a new invocation)."""
+        self.unseen = set(self.names)
+        self.changes = 0
+
+    def see(self, rows: Iterable[Mapping[str, Any]]) -> None:
+        """Note the rows of one record (call it only while :attr:`unseen` is not empty)."""
+        unseen = self.unseen
+        for row in rows:
+            self.changes += 1
+            for name in [n for n in unseen if row.get(n) is not None]:
+                unseen.discard(name)
+
+    def never_seen(self, least_changes: int = 100) -> list[str]:
+        """The columns no row had, in configured order, if at least *least_changes* rows were seen."""
+        if not self.unseen or self.changes < least_changes:
+            return []
+        return [n for n in self.names if n in self.unseen]
+
+    @classmethod
+    def for_columns(cls, columns: Iterable[Column] | None) -> ColumnPresence | None:
+        """Presence of the attribute columns among *columns* (``@``-fields always have a value); None if none."""
+        names = [c.name for c in columns or () if not c.spec.startswith("@")]
+        return cls(names) if names else None
+
+
+def note_presence(presence: ColumnPresence) -> Stage:
+    """A stage after :func:`project` noting which columns have values; records pass through unchanged.
+
+    >>> presence = ColumnPresence(["id"])
+    >>> [r.result for r in note_presence(presence)([Record("a", {}, ({"id": {"N": "1"}},))])], presence.unseen
+    (['Ok'], set())
+    """
+
+    def look(rows: tuple[Mapping[str, Any], ...]) -> tuple[Mapping[str, Any], ...]:
+        if presence.unseen:  # once every column has been seen, nothing more is looked at
+            presence.see(rows)
+        return rows
+
+    return fused([Step("note_presence", look)])  # a step: it fuses with project and encode

@@ -92,3 +92,38 @@ def test_the_lambda_entry_point_reads_its_configuration_from_the_environment(mon
     response = handler.lambda_handler(event, LocalContext())
     assert csv_rows(response)[:2] == [["Zürich", "421878"], ["São Paulo", "11451245"]]
     assert results(response).count("Dropped") == 3  # the MODIFY and the two REMOVEs
+
+
+def _logged(caplog):
+    return [json.loads(record.getMessage()) for record in caplog.records]
+
+
+@pytest.mark.parametrize(
+    ("changes", "columns", "never_seen"),
+    [
+        (100, "id,idd,amountt,@eventName", ["idd", "amountt"]),  # typos: named, in configured order
+        (99, "id,idd", []),  # too few changes to tell a typo from a sparse attribute
+        (100, "id,note", []),  # seen once (as NULL) is seen
+        (250, "event=@eventName,when=@approximateCreationDateTime", []),  # @-fields always have values
+    ],
+)
+def test_columns_no_change_had_are_named_once_and_counted_in_the_summary(caplog, changes, columns, never_seen):
+    payloads = [insert(i, **({"note": {"NULL": True}} if i == 57 else {})) for i in range(changes)]
+    run(firehose_event(payloads), PIPELINE_COLUMNS=columns)
+    lines = _logged(caplog)
+    warnings = [line for line in lines if line["message"] == "columns never seen"]
+    [summary] = [line for line in lines if line["message"] == "summary"]
+    if never_seen:
+        assert warnings == [{"level": "WARNING", "message": "columns never seen", "columns": never_seen}]
+        assert summary["columnsNeverSeen"] == len(never_seen)
+    else:
+        assert warnings == []
+        assert "columnsNeverSeen" not in summary
+
+
+def test_column_presence_starts_again_with_each_invocation(caplog):
+    handler = handler_for(PIPELINE_COLUMNS="id,extra")
+    handler(firehose_event([insert(i, extra={"S": "x"}) for i in range(100)]), LocalContext())
+    handler(firehose_event([insert(i) for i in range(100)]), LocalContext())
+    summaries = [line for line in _logged(caplog) if line["message"] == "summary"]
+    assert [s.get("columnsNeverSeen") for s in summaries] == [None, 1]

@@ -8,35 +8,60 @@ import sys
 from datetime import date
 
 from ..config import Config
-from ..tools.athena import athena_ddl, firehose_prefix
+from ..sinks.storage import check_s3_url
+from ..tools.athena import athena_ddl, athena_type, firehose_prefix
 from ..tools.views import current_view
+from .arguments import UsageError
 
 __all__ = ["add_athena_command"]
 
 
-def _types(pairs: list[str]) -> dict[str, str]:
-    types = {}
-    for pair in pairs:
-        name, sep, kind = pair.partition("=")
-        if not (sep and name and kind):
-            raise ValueError(f"--type {pair!r} is not COLUMN=TYPE")
-        types[name] = kind
-    return types
+def _column_type(pair: str) -> tuple[str, str]:
+    """``COLUMN=TYPE``, the type checked against Athena's type grammar."""
+    name, sep, kind = pair.partition("=")
+    if not (sep and name.strip() and kind.strip()):
+        raise argparse.ArgumentTypeError(f"{pair!r} is not COLUMN=TYPE, e.g. amount=decimal(38,2)")
+    try:
+        return name.strip(), athena_type(kind)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _since(text: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a date: give YYYY-MM-DD, e.g. 2026-01-01") from None
+
+
+def _s3_location(text: str) -> str:
+    try:
+        check_s3_url(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    return text
+
+
+def _key(text: str) -> list[str]:
+    """``pk`` or ``pk,sk``: one or two column names."""
+    names = [name.strip() for name in text.split(",")]
+    if not 1 <= len(names) <= 2 or not all(names):
+        raise argparse.ArgumentTypeError(f"{text!r} is not COLUMN or COLUMN,COLUMN, e.g. id or pk,sk")
+    return names
 
 
 def _run(args: argparse.Namespace) -> int:
     config = Config.from_env(os.environ)
-    try:
-        since = date.fromisoformat(args.since)
-    except ValueError:
-        raise ValueError(f"--since {args.since!r} is not a date (YYYY-MM-DD)") from None
+    types = dict(args.type)
+    if len(types) != len(args.type):
+        raise UsageError("--type gives one column two types: give each column once")
     if args.key is not None and not args.current:
-        raise ValueError("--key is for the current-state view: add --current")
-    table = athena_ddl(config, args.table, args.location, types=_types(args.type), since=since)
+        raise UsageError("--key is for the current-state view: add --current")
+    table = athena_ddl(config, args.table, args.location, types=types, since=args.since)
     if args.current:
         if args.key is None:
-            raise ValueError("--current needs the item's key: --key id (or --key pk,sk)")
-        view = current_view(config, args.table, args.key.split(","))
+            raise UsageError("--current needs the item's key: --key id (or --key pk,sk)")
+        view = current_view(config, args.table, args.key)
         print(f"{table};\n\n{view};")
     else:
         print(table)
@@ -56,21 +81,29 @@ def add_athena_command(commands: argparse._SubParsersAction[argparse.ArgumentPar
     )
     parser.add_argument("--table", required=True, help="NAME or DATABASE.NAME")
     parser.add_argument(
-        "--location", required=True, help="s3://bucket/prefix/ of the output (the stack's DataLocation)"
+        "--location",
+        required=True,
+        type=_s3_location,
+        help="s3://bucket/prefix/ of the output (the stack's DataLocation)",
     )
     parser.add_argument(
         "--type",
+        type=_column_type,
         action="append",
         default=[],
         metavar="COLUMN=TYPE",
         help="Athena type of a tsv or jsonl column, e.g. amount=decimal(38,9) (default string); repeatable",
     )
-    parser.add_argument("--since", default="2020-01-01", help="first day of date partitions (default 2020-01-01)")
+    parser.add_argument(
+        "--since", type=_since, default="2020-01-01", help="first day of date partitions (default 2020-01-01)"
+    )
     parser.add_argument(
         "--current",
         action="store_true",
         help="also print CREATE OR REPLACE VIEW TABLE_current: per key, the change with the highest @version, "
         "without the keys whose last change is a REMOVE (needs @eventName and @version among the columns)",
     )
-    parser.add_argument("--key", metavar="COLUMN[,COLUMN]", help="the item's key columns for --current, e.g. pk,sk")
+    parser.add_argument(
+        "--key", type=_key, metavar="COLUMN[,COLUMN]", help="the item's key columns for --current, e.g. pk,sk"
+    )
     parser.set_defaults(run=_run)

@@ -16,10 +16,11 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from ..app import make_handler
-from ..config import VARIABLES, Config
+from ..config import VARIABLES, Config, ConfigError
 from ..local.context import LocalContext
 from ..logs import configure_logging
-from ..tools.generate import SOURCES, generate_event, parse_size
+from ..tools.generate import SOURCES, generate_event
+from .arguments import UsageError, input_file, number, output_file, size, whole
 
 __all__ = ["DEMO_ENV", "add_handler_commands"]
 
@@ -37,12 +38,24 @@ _FLAGS = {  # flag -> variable: flags override the environment
 
 
 def _config(args: argparse.Namespace, base: Mapping[str, str]) -> Config:
+    """The configuration from *base* with the flags given; a bad value is reported by the flag it came from."""
     env = dict(base)
+    given = {}
     for flag, variable in _FLAGS.items():
         value = getattr(args, flag, None)
         if value is not None:
             env[variable] = value
-    return Config.from_env(env)
+            given[variable] = f"--{flag.replace('_', '-')}"
+    try:
+        return Config.from_env(env)
+    except ConfigError as exc:
+        flag = given.get(exc.variable or "")
+        if flag is not None:
+            raise UsageError(f"{flag} {env[exc.variable]!r}: {exc.reason}") from None
+        flags = {variable: flag for flag, variable in _FLAGS.items()}
+        if exc.variable in flags:
+            raise UsageError(f"{exc} (or give --{flags[exc.variable].replace('_', '-')})") from None
+        raise
 
 
 def _load_event(path: str) -> Any:
@@ -50,7 +63,8 @@ def _load_event(path: str) -> Any:
     try:
         return json.loads(raw.decode("utf-8-sig"))
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise SystemExit(f"{path}: not a JSON file ({exc})") from None
+        where = "standard input" if path == "-" else path
+        raise UsageError(f"{where} is not a JSON file ({exc}): give a Firehose event (see generate-event)") from None
 
 
 def _print_lines(response: Mapping[str, Any], out: TextIO) -> None:
@@ -59,13 +73,15 @@ def _print_lines(response: Mapping[str, Any], out: TextIO) -> None:
             out.write(base64.b64decode(entry["data"]).decode("utf-8"))
 
 
-def _print_summary(response: Mapping[str, Any], out: TextIO) -> None:
+def _print_summary(response: Mapping[str, Any], out: TextIO, never_seen: list[str] | None = None) -> None:
     results = Counter(entry["result"] for entry in response["records"])
     size = len(json.dumps(response))
     out.write(
         f"\n{len(response['records'])} records: {results['Ok']} Ok, {results['Dropped']} Dropped, "
         f"{results['ProcessingFailed']} ProcessingFailed; response {size:,} bytes\n"
     )
+    if never_seen:
+        out.write(f"columns never seen (check PIPELINE_COLUMNS / --columns): {', '.join(never_seen)}\n")
 
 
 def _demo(args: argparse.Namespace) -> int:
@@ -94,10 +110,11 @@ def _transform(args: argparse.Namespace) -> int:
     config = _config(args, env)
     configure_logging(config.log_level, sys.stderr)
     event = _load_event(args.event)
-    response = make_handler(config)(event, LocalContext())
+    never_seen: list[str] = []
+    response = make_handler(config, on_summary=lambda _fields, names: never_seen.extend(names))(event, LocalContext())
     if args.decode:
         _print_lines(response, sys.stdout)
-        _print_summary(response, sys.stderr)
+        _print_summary(response, sys.stderr, never_seen)
     else:
         json.dump(response, sys.stdout, indent=2)
         sys.stdout.write("\n")
@@ -105,7 +122,7 @@ def _transform(args: argparse.Namespace) -> int:
 
 
 def _generate(args: argparse.Namespace) -> int:
-    event = generate_event(parse_size(args.size), args.source, awkward=args.awkward, seed=args.seed)
+    event = generate_event(args.size, args.source, awkward=args.awkward, seed=args.seed)
     text = json.dumps(event)
     if args.output == "-":
         sys.stdout.write(text)
@@ -118,7 +135,7 @@ def _generate(args: argparse.Namespace) -> int:
 def add_handler_commands(commands: Any) -> None:
     """Register ``demo``, ``transform`` and ``generate-event`` on the CLI's subcommands."""
     demo = commands.add_parser("demo", help="run the bundled cities event through the handler")
-    demo.add_argument("--format", choices=("csv", "tsv", "jsonl"), default="csv")
+    demo.add_argument("--format", choices=("csv", "tsv", "jsonl"), default="csv", help="output format (default csv)")
     demo.set_defaults(run=_demo)
 
     transform = commands.add_parser(
@@ -127,16 +144,24 @@ def add_handler_commands(commands: Any) -> None:
         description="Configuration comes from the PIPELINE_* environment variables; flags override them. "
         "Re-ingestion is off unless --reingest on (or PIPELINE_REINGEST=on) is given.",
     )
-    transform.add_argument("event", help="a Firehose transformation event (JSON file, or - for stdin)")
+    transform.add_argument("event", type=input_file, help="a Firehose transformation event (JSON file, or - for stdin)")
     transform.add_argument("--decode", action="store_true", help="print the decoded output lines")
     for flag, variable in _FLAGS.items():
-        transform.add_argument(f"--{flag.replace('_', '-')}", help=f"{variable}: {VARIABLES[variable][1]}")
+        text = VARIABLES[variable][1].replace("%", "%%")  # argparse formats help with %
+        transform.add_argument(f"--{flag.replace('_', '-')}", help=f"{variable}: {text}")
     transform.set_defaults(run=_transform)
 
     generate = commands.add_parser("generate-event", help="write a realistic Firehose event of DynamoDB changes")
-    generate.add_argument("--size", default="1MB", help="at most this much JSON: 1MB, 3MB, 6MiB ... (default 1MB)")
+    generate.add_argument(
+        "--size",
+        type=size(1_000, 1_000_000_000),
+        default="1MB",
+        help="at most this much JSON: 1MB, 3MB, 6MiB ... (default 1MB)",
+    )
     generate.add_argument("--source", choices=SOURCES, default="kinesis", help="how the changes reach Firehose")
-    generate.add_argument("--awkward", type=float, default=0.1, help="share of records with awkward values")
-    generate.add_argument("--seed", type=int, default=0)
-    generate.add_argument("-o", "--output", default="-", help="file to write (default: stdout)")
+    generate.add_argument(
+        "--awkward", type=number(0, 1), default=0.1, help="share of records with awkward values, 0 to 1"
+    )
+    generate.add_argument("--seed", type=whole(0), default=0, help="random seed (default 0)")
+    generate.add_argument("-o", "--output", type=output_file, default="-", help="file to write (default: stdout)")
     generate.set_defaults(run=_generate)

@@ -14,30 +14,31 @@ from ..logs import configure_logging
 from ..sinks.delivery import Destination
 from ..sinks.prefixes import DEFAULT_ERROR_PREFIX, DEFAULT_PREFIX
 from ..sinks.storage import open_store
-from ..tools.generate import parse_size
+from .arguments import endpoint_url, input_file, kinesis_stream_name, location, name, number, size, use_endpoint, whole
 
 __all__ = ["add_run_local"]
 
 
 def _run_local(args: argparse.Namespace) -> int:
+    use_endpoint(args.endpoint_url)
     env = dict(os.environ)
     env.setdefault("LOG_LEVEL", "WARNING")  # the progress line says how it goes; failures are still logged
     config = Config.from_env(env)
     configure_logging(config.log_level, sys.stderr)
     settings = Settings(
-        buffer_bytes=parse_size(args.buffer_size),
+        buffer_bytes=args.buffer_size,
         buffer_seconds=args.buffer_interval,
         retries=args.retries,
         follow=args.follow,
     )
-    source: Source = FileSource(args.file) if args.file else KinesisSource(args.stream, start=args.start.upper())
-    handler, reingested = local_handler(config, source)
     dest = Destination(open_store(args.to), args.prefix, args.error_prefix, args.name)
     keys = frozenset(k.name for k in config.partition_keys)
-    try:
-        run_local(source, handler, dest, settings, reingested=reingested, partition_keys=keys, progress=sys.stderr)
-    except KeyboardInterrupt:
-        print("\nstopped", file=sys.stderr)
+    dest.checked(keys)  # a bad prefix is said before the source is read
+    source: Source = FileSource(args.file) if args.file else KinesisSource(args.stream, start=args.start.upper())
+    handler, reingested = local_handler(config, source)
+    tally = run_local(source, handler, dest, settings, reingested=reingested, partition_keys=keys, progress=sys.stderr)
+    if tally.first_failure:
+        print(f"first failure: {tally.first_failure}", file=sys.stderr)
     return 0
 
 
@@ -47,18 +48,42 @@ def add_run_local(commands: Any) -> None:
         "run-local",
         help="a local Firehose: Kinesis stream or file -> handler -> S3 or a folder",
         description="Runs the handler the way Firehose does, configured by the same PIPELINE_* variables. "
-        "Reads until the source is drained (re-ingested records included), unless --follow.",
+        "Reads until the source is drained (re-ingested records included), unless --follow; Ctrl-C stops it "
+        "(exit status 130).",
     )
     where = parser.add_mutually_exclusive_group(required=True)
-    where.add_argument("--stream", help="Kinesis stream name or ARN to read")
-    where.add_argument("--file", help="file of change records (JSON Lines, {'Records': [...]}, or a Firehose event)")
-    parser.add_argument("--to", required=True, help="s3://bucket[/base/] or a local folder")
+    where.add_argument("--stream", type=kinesis_stream_name, help="Kinesis stream name or ARN to read")
+    where.add_argument(
+        "--file",
+        type=input_file,
+        help="file of change records (JSON Lines, {'Records': [...]}, or a Firehose event)",
+    )
+    parser.add_argument("--to", required=True, type=location, help="s3://bucket[/base/] or a local folder")
     parser.add_argument("--prefix", default=DEFAULT_PREFIX, help=f"S3 prefix for Ok data (default {DEFAULT_PREFIX})")
     parser.add_argument("--error-prefix", default=DEFAULT_ERROR_PREFIX, help="S3 prefix for failed records")
-    parser.add_argument("--buffer-size", default="1MB", help="buffer size hint, 0.2MB to 3MB (default 1MB)")
-    parser.add_argument("--buffer-interval", type=float, default=60.0, help="buffer interval in s (default 60)")
-    parser.add_argument("--retries", type=int, default=3, help="retries of a failed invocation (default 3)")
+    parser.add_argument(
+        "--buffer-size",
+        type=size(200_000, 3_000_000),
+        default="1MB",
+        help="buffer size hint, 0.2MB to 3MB (default 1MB)",
+    )
+    parser.add_argument(
+        "--buffer-interval", type=number(0, 900), default=60.0, help="buffer interval in s, 0 to 900 (default 60)"
+    )
+    parser.add_argument(
+        "--retries", type=whole(0, 300), default=3, help="retries of a failed invocation, 0 to 300 (default 3)"
+    )
     parser.add_argument("--start", choices=("trim_horizon", "latest"), default="trim_horizon")
     parser.add_argument("--follow", action="store_true", help="keep reading after the source is drained")
-    parser.add_argument("--name", default="local-firehose", help="delivery stream name (in ARNs and object names)")
+    parser.add_argument(
+        "--name",
+        type=name("a delivery stream name"),
+        default="local-firehose",
+        help="delivery stream name (in ARNs and object names)",
+    )
+    parser.add_argument(
+        "--endpoint-url",
+        type=endpoint_url,
+        help="AWS endpoint for Kinesis and S3, e.g. a local moto server (default: AWS_ENDPOINT_URL, else AWS)",
+    )
     parser.set_defaults(run=_run_local)

@@ -12,16 +12,28 @@ from ..sinks.delivery import Destination
 from ..sinks.prefixes import DEFAULT_PREFIX
 from ..sinks.storage import Folder, Store, open_store
 from ..tools.redrive import Target, redrive, to_store, to_stream
+from .arguments import UsageError, endpoint_url, kinesis_stream_name, location, name, source_location, use_endpoint
 
 __all__ = ["add_redrive"]
 
 
-def _source(location: str) -> tuple[Store, list[str]]:
-    if "://" not in location and Path(location).is_file():
-        path = Path(location)
+def _source(where: str) -> tuple[Store, list[str]]:
+    if "://" not in where and Path(where).is_file():
+        path = Path(where)
         return Folder(path.parent), [path.name]
-    store = open_store(location)
-    return store, list(store.listing())
+    store = open_store(where)
+    keys = list(store.listing())
+    if not keys:  # a typo in a prefix looks like this too: say so rather than report 0 objects
+        raise UsageError(f"{where}: no objects there, so nothing to redrive (check the path or prefix)")
+    return store, keys
+
+
+def _destination(text: str) -> str:
+    """``kinesis://STREAM``, ``s3://bucket[/base/]`` or a folder."""
+    if text.startswith("kinesis://"):
+        kinesis_stream_name(text[len("kinesis://") :])
+        return text
+    return location(text)
 
 
 def _target(args: argparse.Namespace) -> Target:
@@ -31,6 +43,7 @@ def _target(args: argparse.Namespace) -> Target:
 
 
 def _redrive(args: argparse.Namespace) -> int:
+    use_endpoint(args.endpoint_url)
     config = Config.from_env(os.environ)
     args.partition_keys = [k.name for k in config.partition_keys]
     store, keys = _source(args.source)
@@ -47,11 +60,23 @@ def add_redrive(commands: Any) -> None:
         "redrive",
         help="run Firehose's failed records (processing-failed/ objects) through the pipeline again",
         description="Configured by the same PIPELINE_* variables as the Lambda. Error objects are never deleted "
-        "or changed. Exit status 1 if some records failed again or could not be read.",
+        "or changed. Exit status 1 if some records failed again or could not be read; 2 if SOURCE holds nothing.",
     )
-    parser.add_argument("source", help="error objects: a folder, a file, or s3://bucket/prefix")
-    parser.add_argument("--to", required=True, help="a folder, s3://bucket[/base/], or kinesis://STREAM (name or ARN)")
+    parser.add_argument("source", type=source_location, help="error objects: a folder, a file, or s3://bucket/prefix")
+    parser.add_argument(
+        "--to",
+        required=True,
+        type=_destination,
+        help="a folder, s3://bucket[/base/], or kinesis://STREAM (name or ARN)",
+    )
     parser.add_argument("--prefix", default=DEFAULT_PREFIX, help=f"prefix for the rows (default {DEFAULT_PREFIX})")
-    parser.add_argument("--name", default="redrive", help="name in the objects' names (default redrive)")
+    parser.add_argument(
+        "--name", type=name("a name"), default="redrive", help="name in the objects' names (default redrive)"
+    )
     parser.add_argument("--dry-run", action="store_true", help="show what would be written; write nothing")
+    parser.add_argument(
+        "--endpoint-url",
+        type=endpoint_url,
+        help="AWS endpoint for S3 and Kinesis, e.g. a local moto server (default: AWS_ENDPOINT_URL, else AWS)",
+    )
     parser.set_defaults(run=_redrive)

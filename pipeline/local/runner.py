@@ -75,6 +75,7 @@ class Tally:
     invocations: int = 0
     retried: int = 0
     objects: int = 0
+    first_failure: str = ""  # the error code and cause of the first failed invocation, if any
 
     def line(self) -> str:
         """The progress line."""
@@ -137,7 +138,7 @@ class _Run:
         self.source, self.handler, self.dest, self.settings = source, handler, dest, settings
         self.reingested, self.progress, self.prefix_keys = reingested, progress, prefix_keys
         self.context = LocalContext
-        self.tally, self._dangling = Tally(), False
+        self.tally, self._dangling, self._last = Tally(), False, ""
         account = source.stream_arn.split(":")[4] if source.stream_arn else "000000000000"
         self.region = source.stream_arn.split(":")[3] if source.stream_arn else region()
         self.delivery_arn = f"arn:aws:firehose:{self.region}:{account}:deliverystream/{dest.stream}"
@@ -152,6 +153,17 @@ class _Run:
         self._dangling = progress and self.progress.isatty()
         self.progress.write(text + ("\r" if self._dangling else "\n"))
         self.progress.flush()
+        self._last = text
+
+    def _finish(self) -> None:
+        """End with the tally on a line of its own, written once (it may be on screen already)."""
+        line = self.tally.line()
+        if line != self._last:
+            self._say(line)
+        elif self._dangling and self.progress is not None:
+            self.progress.write("\n")
+            self.progress.flush()
+        self._dangling = False
 
     def invoke(self, records: list[dict[str, Any]]) -> _Outcome:
         """Invoke the handler for *records* as Firehose would, retrying a failed invocation."""
@@ -173,6 +185,8 @@ class _Run:
                     return _Outcome(attempt, response)
                 detail = failure.message
             self._say(f"invocation failed ({failure.code}, attempt {attempt} of {self.settings.retries + 1}): {detail}")
+            if not self.tally.first_failure:
+                self.tally.first_failure = f"{failure.code}: {detail}"
             if not failure.retried or attempt > self.settings.retries:
                 return _Outcome(attempt, None, failure.code, failure.message)
             self.tally.retried += 1
@@ -209,6 +223,13 @@ class _Run:
         self._say(self.tally.line(), progress=True)
 
     def run(self, clock: Callable[[], float], sleep: Callable[[float], None]) -> Tally:
+        try:
+            return self._run(clock, sleep)
+        except KeyboardInterrupt:  # Ctrl-C: say where it got to, then stop
+            self._finish()
+            raise
+
+    def _run(self, clock: Callable[[], float], sleep: Callable[[float], None]) -> Tally:
         settings, buffer, size, since = self.settings, [], 0, 0.0
         while True:
             polled = self.source.poll()
@@ -226,7 +247,7 @@ class _Run:
                 self.flush(buffer)
                 buffer, size = [], 0
             elif drained:
-                self._say(self.tally.line())
+                self._finish()
                 return self.tally
             elif self.source.caught_up:
                 sleep(settings.poll_seconds)

@@ -124,6 +124,8 @@ def run_sandbox(url: str, *, items: int, budget: int, out: str | None = None) ->
     dest = Destination(lake, stream="orders-to-lake")
     tally = run_local(source, handler, dest, settings, reingested=reingested, progress=None)
     print(f"   {tally.line()}")
+    if tally.first_failure:
+        print(f"   first failed invocation: {tally.first_failure}")
 
     found = dict(_read_back(lake))
     rows = [row for key, rows in found.items() if not key.startswith("processing-failed/") for row in rows]
@@ -141,7 +143,10 @@ def run_sandbox(url: str, *, items: int, budget: int, out: str | None = None) ->
     )
     print("5. redrive --dry-run of processing-failed/:")
     print("\n".join(f"   {line}" for line in report.lines(dry_run=True)))
-    first = next(key for key in found if not key.startswith("processing-failed/"))
-    print(f"\nThe bucket's objects are in {out}. The first lines of {first}:")
-    print("".join(lake.get(first).decode("utf-8").splitlines(keepends=True)[:6]), end="")
+    first = next((key for key in found if not key.startswith("processing-failed/")), None)
+    if first is None:
+        print(f"\nThe bucket's objects are in {out}; none holds rows.")
+    else:
+        print(f"\nThe bucket's objects are in {out}. The first lines of {first}:")
+        print("".join(lake.get(first).decode("utf-8").splitlines(keepends=True)[:6]), end="")
     return 0 if len(per_change) == forwarded else 1

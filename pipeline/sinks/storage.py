@@ -8,6 +8,7 @@ boto3 is imported only when an ``s3://`` store is opened (through :func:`pipelin
 from __future__ import annotations
 
 import os
+import re
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,7 +16,7 @@ from typing import Any, Protocol
 
 from ..reingest import client_for
 
-__all__ = ["Folder", "S3Prefix", "Store", "open_store", "region"]
+__all__ = ["Folder", "S3Prefix", "Store", "check_s3_url", "open_store", "region"]
 
 
 class Store(Protocol):
@@ -100,6 +101,42 @@ class S3Prefix:
         return self.client.get_object(Bucket=self.bucket, Key=self.base + key)["Body"].read()
 
 
+def check_s3_url(url: str) -> tuple[str, str]:
+    """The bucket and the key prefix of ``s3://bucket[/prefix]``; ValueError saying why if the bucket name is
+    not one S3 allows (general purpose bucket naming rules).
+
+    >>> check_s3_url("s3://my-bucket/data/2026/")
+    ('my-bucket', 'data/2026/')
+    >>> check_s3_url("s3://My_Bucket/")
+    Traceback (most recent call last):
+    ValueError: 's3://My_Bucket/': bucket name 'My_Bucket' may hold only lower-case letters, digits, dots and hyphens
+    """
+    if not url.startswith("s3://"):
+        raise ValueError(f"{url!r} is not an s3:// URL: give s3://bucket/prefix/")
+    bucket, _, prefix = url[len("s3://") :].partition("/")
+    why = _bucket_problem(bucket)
+    if why:
+        raise ValueError(f"{url!r}: {why}")
+    return bucket, prefix
+
+
+def _bucket_problem(bucket: str) -> str | None:
+    if not bucket:
+        return "no bucket name: give s3://bucket/prefix/"
+    name = f"bucket name {bucket!r}"
+    if not 3 <= len(bucket) <= 63:
+        return f"{name} has {len(bucket)} character{'s' * (len(bucket) != 1)}; bucket names have 3 to 63"
+    if not re.fullmatch(r"[a-z0-9.-]+", bucket):
+        return f"{name} may hold only lower-case letters, digits, dots and hyphens"
+    if not (bucket[0].isalnum() and bucket[-1].isalnum()):
+        return f"{name} must begin and end with a letter or a digit"
+    if ".." in bucket:
+        return f"{name} has two dots in a row"
+    if re.fullmatch(r"\d+\.\d+\.\d+\.\d+", bucket):
+        return f"{name} is an IP address, which S3 does not allow"
+    return None
+
+
 def open_store(location: str) -> Folder | S3Prefix:
     """The store for ``s3://bucket[/base/]`` or a local folder path.
 
@@ -109,7 +146,7 @@ def open_store(location: str) -> Folder | S3Prefix:
     Folder('out/local')
     """
     if location.startswith("s3://"):
-        bucket, _, base = location[len("s3://") :].partition("/")
+        bucket, base = check_s3_url(location)
         if base and not base.endswith("/"):
             base += "/"
         return S3Prefix(bucket, base)

@@ -27,16 +27,13 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from datetime import date
-from typing import TYPE_CHECKING
 
 from ..columns import Column
 from ..config import Config
 from ..partitions import PartitionKey
+from ..sinks.storage import check_s3_url
 
-if TYPE_CHECKING:  # argparse is imported by the command line only, not at the Lambda's cold start
-    pass
-
-__all__ = ["athena_ddl", "athena_name", "firehose_prefix", "java_date_format"]
+__all__ = ["athena_ddl", "athena_name", "athena_type", "firehose_prefix", "java_date_format"]
 
 _SERDES = {
     "csv": "org.apache.hadoop.hive.serde2.OpenCSVSerde",
@@ -58,8 +55,16 @@ _UNITS = ("SECONDS", "MINUTES", "HOURS", "DAYS", "MONTHS", "YEARS")
 # Patterns, not compiled regexes: the Lambda imports this module (via pipeline) but never uses it.
 _PLAIN = r"[-/_:., ]*"
 _TABLE = r"[A-Za-z0-9_]+(\.[A-Za-z0-9_]+)?"
-_LOCATION = r"s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](/\S*)?"
-_TYPE = r"[a-z][a-z0-9_]*(\(\d+(, ?\d+)?\)|<[a-z0-9_<>,: ()]+>)?"
+# Athena's DDL types (Hive names): https://docs.aws.amazon.com/athena/latest/ug/data-types.html
+_PRIMITIVES = frozenset(
+    {"boolean", "tinyint", "smallint", "int", "integer", "bigint", "float", "double", "string", "binary"}
+    | {"date", "timestamp"}
+)
+_TYPE_TOKEN = r"\s*([a-z_][a-z0-9_]*|\d+|[<>(),:])"
+_TYPE_HELP = (
+    "use boolean, tinyint, smallint, int, bigint, float, double, decimal(p,s), char(n), varchar(n), string, "
+    "binary, date, timestamp, array<T>, map<K,V> or struct<name:T,...>"
+)
 _LITERAL_ESCAPES = str.maketrans({"\\": "\\\\", "'": "\\'", "\0": "\\0", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
 
 
@@ -116,11 +121,90 @@ def firehose_prefix(keys: tuple[PartitionKey, ...]) -> str:
     return "".join(f"{k.name}=!{{partitionKeyFromLambda:{k.name}}}/" for k in keys)
 
 
+def athena_type(text: str) -> str:
+    """*text* as an Athena DDL column type, in lower case; ValueError if Athena's type grammar refuses it.
+
+    >>> athena_type("DECIMAL(38, 9)"), athena_type("map<string,array<struct<a:int,b:varchar(10)>>>")
+    ('decimal(38,9)', 'map<string,array<struct<a:int,b:varchar(10)>>>')
+    >>> athena_type("varchr")
+    Traceback (most recent call last):
+    ValueError: 'varchr' is not an Athena type: use boolean, tinyint, ..., map<K,V> or struct<name:T,...>
+    """
+    tokens, end = [], 0
+    source = text.lower().strip()
+    for match in re.finditer(_TYPE_TOKEN, source):
+        if match.start() != end:
+            break
+        tokens.append(match[1])
+        end = match.end()
+    try:
+        if end != len(source):
+            raise ValueError(f"unexpected {source[end:].strip()[:1]!r}")
+        kind, rest = _parse_type(tokens)
+        if rest:
+            raise ValueError(f"unexpected {rest[0]!r} after {kind}")
+    except (ValueError, IndexError) as exc:
+        detail = "" if not isinstance(exc, ValueError) or str(exc).startswith("unknown") else f" ({exc})"
+        raise ValueError(f"{text!r} is not an Athena type{detail}: {_TYPE_HELP}") from None
+    return kind
+
+
+def _expect(tokens: list[str], token: str) -> list[str]:
+    if not tokens or tokens[0] != token:
+        raise ValueError(f"expected {token!r}")
+    return tokens[1:]
+
+
+def _bounded(tokens: list[str], least: int, most: int, what: str) -> tuple[int, list[str]]:
+    if not tokens or not tokens[0].isdigit() or not least <= int(tokens[0]) <= most:
+        raise ValueError(f"{what} must be {least} to {most}")
+    return int(tokens[0]), tokens[1:]
+
+
+def _parse_type(tokens: list[str]) -> tuple[str, list[str]]:
+    head, rest = tokens[0], tokens[1:]
+    if head in _PRIMITIVES:
+        return head, rest
+    if head == "decimal":
+        if not rest or rest[0] != "(":
+            return head, rest
+        precision, rest = _bounded(rest[1:], 1, 38, "a decimal's precision")
+        scale = 0
+        if rest and rest[0] == ",":
+            scale, rest = _bounded(rest[1:], 0, precision, "a decimal's scale")
+        return f"decimal({precision},{scale})", _expect(rest, ")")
+    if head in ("char", "varchar"):
+        length, rest = _bounded(_expect(rest, "("), 1, 255 if head == "char" else 65535, f"a {head}'s length")
+        return f"{head}({length})", _expect(rest, ")")
+    if head == "array":
+        inner, rest = _parse_type(_expect(rest, "<"))
+        return f"array<{inner}>", _expect(rest, ">")
+    if head == "map":
+        key, rest = _parse_type(_expect(rest, "<"))
+        if "<" in key:
+            raise ValueError("a map's key must be a primitive type")
+        value, rest = _parse_type(_expect(rest, ","))
+        return f"map<{key},{value}>", _expect(rest, ">")
+    if head == "struct":
+        fields, rest = [], _expect(rest, "<")
+        while True:
+            field = rest[0]
+            if not re.fullmatch(r"[a-z_][a-z0-9_]*", field):
+                raise ValueError(f"{field!r} is not a field name")
+            kind, rest = _parse_type(_expect(rest[1:], ":"))
+            fields.append(f"{field}:{kind}")
+            if rest[:1] != [","]:
+                return f"struct<{','.join(fields)}>", _expect(rest, ">")
+            rest = rest[1:]
+    raise ValueError(f"unknown type {head!r}")
+
+
 def _column_type(column: Column, fmt: str, types: Mapping[str, str]) -> str:
     if column.name in types:
-        kind = types[column.name].lower()
-        if not re.fullmatch(_TYPE, kind):
-            raise ValueError(f"{kind!r} is not an Athena type (column {column.name!r})")
+        try:
+            kind = athena_type(types[column.name])
+        except ValueError as exc:
+            raise ValueError(f"column {column.name!r}: {exc}") from None
         if column.spec == "@version" and kind != "string":
             raise ValueError(
                 f"column {column.name!r} (@version) is text that sorts as text (up to 40 digits): no --type"
@@ -152,7 +236,10 @@ def _serde_properties(config: Config, mapping: Mapping[str, str]) -> dict[str, s
 def _projection(key: PartitionKey, column: str, since: date) -> dict[str, str]:
     if key.fmt is None:
         return {f"projection.{column}.type": "injected"}
-    pattern, unit = java_date_format(key.fmt)
+    try:
+        pattern, unit = java_date_format(key.fmt)
+    except ValueError:  # a code Athena's date projection has no letter for (%a, %j ...): queries give the value
+        return {f"projection.{column}.type": "injected"}
     number = re.fullmatch(r"%([mdHMS])", key.fmt)
     if number:  # one field and no year (the hour of a day ...): a number, not a point in time
         low, high = _NUMBER_RANGES[number[1]]
@@ -214,8 +301,10 @@ def athena_ddl(
         raise ValueError("Athena needs fixed columns: set PIPELINE_COLUMNS (the whole image has none)")
     if not re.fullmatch(_TABLE, table):
         raise ValueError(f"table {table!r} is not NAME or DATABASE.NAME (letters, digits and _)")
-    if not re.fullmatch(_LOCATION, location):
-        raise ValueError(f"location {location!r} is not an s3://bucket/prefix/ URL")
+    try:
+        check_s3_url(location)
+    except ValueError as exc:
+        raise ValueError(f"location {exc}") from None
     location = location if location.endswith("/") else location + "/"
     types = dict(types or {})
     unknown = set(types) - {c.name for c in config.columns}

@@ -178,5 +178,5 @@ def generate_event(size: int, source: str = "kinesis", *, awkward: float = 0.1, 
         records.append(rec)
         total += grow
     if not records:
-        raise ValueError(f"{size} bytes cannot hold even one record")
+        raise ValueError(f"{size} bytes cannot hold even one record: ask for a larger size, e.g. 10KB")
     return firehose_event(records, source)

@@ -12,9 +12,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 from sqlglot import exp
 
-from pipeline import Config, csv_line
+from pipeline import Config, ConfigError, csv_line
 from pipeline.cli import main
-from pipeline.tools.athena import athena_ddl, athena_name, firehose_prefix
+from pipeline.tools.athena import athena_ddl, athena_name, athena_type, firehose_prefix
 
 COLUMNS = (
     "event=@eventName,id,name,address.city,tags[0],Population,at=@approximateCreationDateTime,"
@@ -148,7 +148,8 @@ def test_date_formats_with_literals_and_units():
         ({"PIPELINE_COLUMNS": "id"}, {"types": {"id": "bigint"}}, "CAST in queries"),
         ({"PIPELINE_COLUMNS": "id", "PIPELINE_FORMAT": "tsv"}, {"types": {"nope": "bigint"}}, "unknown columns"),
         ({"PIPELINE_COLUMNS": "id", "PIPELINE_FORMAT": "tsv"}, {"types": {"id": "int; drop"}}, "not an Athena type"),
-        ({"PIPELINE_COLUMNS": "id", "PIPELINE_PARTITION_KEYS": "d=@approximateCreationDateTime|%a"}, {}, "%a"),
+        ({"PIPELINE_COLUMNS": "id", "PIPELINE_FORMAT": "tsv"}, {"types": {"id": "varchr"}}, "not an Athena type"),
+        ({"PIPELINE_COLUMNS": "id", "PIPELINE_FORMAT": "tsv"}, {"types": {"id": "decimal(39,2)"}}, "precision"),
     ],
 )
 def test_what_athena_cannot_take_is_refused(env, options, message):
@@ -176,7 +177,7 @@ def test_command_line_reads_the_pipeline_variables(monkeypatch, capsys):
     )
     assert err == "-- Firehose must write under s3://bucket/data/t=!{partitionKeyFromLambda:t}/\n"
     assert main(["athena-ddl", "--table", "cities", "--location", "s3://bucket/", "--since", "May"]) == 2
-    assert "--since 'May' is not a date" in capsys.readouterr().err
+    assert "argument --since: 'May' is not a date" in capsys.readouterr().err
 
 
 # What Athena reads from the bytes the encoders write, with the SerDe properties chosen above.
@@ -207,3 +208,71 @@ def test_lazy_simple_reads_our_tsv_back_but_tab_and_line_breaks_as_letters():
 
 def test_athena_names():
     assert [athena_name(n) for n in ("eventName", "a.b", "x[0].y", "_id")] == ["eventname", "a_b", "x_0_y", "_id"]
+
+
+def test_a_format_athena_cannot_project_is_injected_as_the_handler_accepts_it():
+    env = {"PIPELINE_COLUMNS": "id", "PIPELINE_PARTITION_KEYS": "d=@approximateCreationDateTime|%a"}
+    assert ddl_for(env).properties["projection.d.type"] == "injected"
+
+
+def test_a_format_the_configuration_refuses_never_reaches_athena():
+    env = {"PIPELINE_COLUMNS": "id", "PIPELINE_PARTITION_KEYS": "day=@approximateCreationDateTime|%Q"}
+    with pytest.raises(ConfigError, match="%Q in '%Q' is not a strftime code"):
+        Config.from_env(env)
+
+
+TYPES = [
+    "boolean",
+    "tinyint",
+    "smallint",
+    "int",
+    "integer",
+    "bigint",
+    "float",
+    "double",
+    "string",
+    "binary",
+    "date",
+    "timestamp",
+    "decimal",
+    "decimal(10)",
+    "decimal(38,9)",
+    "char(1)",
+    "varchar(65535)",
+    "array<string>",
+    "map<string,bigint>",
+    "struct<a:int,b:array<decimal(5,2)>>",
+    "ARRAY < MAP < INT , STRING > >",
+]
+NOT_TYPES = [
+    "varchr",
+    "",
+    "int; drop",
+    "decimal(0)",
+    "decimal(39,1)",
+    "decimal(5,6)",
+    "char",
+    "char(256)",
+    "varchar()",
+    "array<>",
+    "array<int",
+    "map<array<int>,int>",
+    "struct<>",
+    "struct<a int>",
+    "int int",
+    "timestamp(3)",
+    "real",
+]
+
+
+@pytest.mark.parametrize("kind", TYPES)
+def test_athena_types_accepted_are_ones_sqlglot_reads_as_athena_types(kind):
+    normal = athena_type(kind)
+    parsed = sqlglot.parse_one(f"CREATE EXTERNAL TABLE t (c {normal})", read="athena")
+    assert parsed.find(sqlglot.exp.DataType) is not None
+
+
+@pytest.mark.parametrize("kind", NOT_TYPES)
+def test_athena_types_refused_say_what_would_do(kind):
+    with pytest.raises(ValueError, match=r"is not an Athena type.*use boolean"):
+        athena_type(kind)
