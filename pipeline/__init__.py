@@ -28,6 +28,7 @@ from .decode import decode
 from .encode import FORMATS, csv_line, encode, json_line, tsv_line
 from .events import keep_events
 from .fields import FIELDS, change_version
+from .iceberg import with_otf_metadata
 from .parse import EVENT_NAMES, check_change, parse
 from .partitions import parse_partition_keys, with_partition_keys
 from .project import IMAGES, project
@@ -98,6 +99,7 @@ __all__ = [
     "to_source",
     "to_text",
     "tsv_line",
+    "with_otf_metadata",
     "with_partition_keys",
     "within_budget",
 ]

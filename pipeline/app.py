@@ -12,11 +12,11 @@ from .config import Config
 from .decode import decode
 from .encode import encode
 from .events import keep_events
+from .iceberg import with_otf_metadata
 from .logs import log
-from .parse import EVENT_NAMES, MSGSPEC_LOADED, parse, resolve_parser
+from .parse import EVENT_NAMES, MSGSPEC_LOADED, parse, reads_for, resolve_parser
 from .partitions import with_partition_keys
 from .project import ColumnPresence, note_presence, project
-from .pushdown import reads_for
 from .records import Stage, chain
 from .reingest import Reingester, fail_overflow, reingest, to_source
 from .response import Summary, respond
@@ -56,21 +56,29 @@ def firehose_records(event: Any) -> list[Mapping[str, Any]]:
 def stages(config: Config, *, parser: str | None = None, presence: ColumnPresence | None = None) -> list[Stage]:
     """The event-independent stages for *config*, in order: decode ... encode.
 
-    The parser decodes only what the other stages read (projection pushdown, see :mod:`pipeline.pushdown`);
+    The parser decodes only what the other stages read (projection pushdown, see :mod:`pipeline.parse`);
     *parser* is ``msgspec`` or ``stdlib`` (default: msgspec when it loads). ``keep_events`` is left out when
     every event type is kept: parse lets only those through. With *presence*, the projected rows are noted in
     it (which columns had values).
     """
-    reads = reads_for(config.columns, [k.column.spec for k in config.partition_keys], config.image)
+    extra = [k.column.spec for k in config.partition_keys]
+    if config.format == "iceberg":
+        extra.append("@tableName")  # the routing's {tableName}
+    reads = reads_for(config.columns, extra, config.image)
     chosen: list[Stage] = [decode, parse(parser=parser, reads=reads)]
     if config.events != EVENT_NAMES:
         chosen.append(keep_events(config.events))
     if config.partition_keys:
         chosen.append(with_partition_keys(config.partition_keys, config.image))
+    if config.format == "iceberg":
+        assert config.columns is not None
+        keys = [c for c in config.columns if c.name in config.iceberg_keys]
+        chosen.append(with_otf_metadata(config.iceberg_table, config.iceberg_mode, keys, config.image))
     chosen.append(project(config.columns, config.image))
     if presence is not None:
         chosen.append(note_presence(presence))
-    chosen.append(encode(config.format, null=config.null))
+    types = config.iceberg_types if config.format == "iceberg" else None
+    chosen.append(encode(config.format, null=config.null, types=types))
     return chosen
 
 

@@ -2,11 +2,11 @@
 
 Sizes are exact upper bounds of what ``json.dumps`` writes for the response (default separators and
 ``ensure_ascii``, the largest of the usual settings): every entry, the separators between them, the
-``{"records": [...]}`` around them and any partition-key metadata. The stage fills the response greedily
-in input order, but first keeps room for every record's entry: a ``Dropped`` or ``ProcessingFailed`` entry
-takes room too. An ``Ok`` record that does not fit becomes ``Dropped`` with reason ``OVER_BUDGET`` (the
-re-ingestion stage sends its original bytes back to the source); one whose output could not fit even alone
-becomes ``ProcessingFailed`` (re-ingesting it would loop forever).
+``{"records": [...]}`` around them and any metadata (partition keys, Iceberg ``otfMetadata``). The stage
+fills the response greedily in input order, but first keeps room for every record's entry: a ``Dropped`` or
+``ProcessingFailed`` entry takes room too. An ``Ok`` record that does not fit becomes ``Dropped`` with reason
+``OVER_BUDGET`` (the re-ingestion stage sends its original bytes back to the source); one whose output could
+not fit even alone becomes ``ProcessingFailed`` (re-ingesting it would loop forever).
 """
 
 from __future__ import annotations
@@ -36,8 +36,8 @@ def _fixed(result: str, **extra: str) -> int:
 
 
 _ENTRY = {OK: _fixed(OK, data=""), DROPPED: _fixed(DROPPED), FAILED: _fixed(FAILED)}
-# ', "metadata": {"partitionKeys": {}}' added to an entry: the separator replaces the outer braces
-_METADATA = len(json.dumps({"metadata": {"partitionKeys": {}}})) - 2 + len(", ")
+# ', "metadata": ' added to an entry before the metadata object itself
+_METADATA = len(json.dumps({"metadata": {}})) - 2 - 2 + len(", ")
 _DROP_SAVING = _ENTRY[FAILED] - _ENTRY[DROPPED]
 _WRAPPER = len(json.dumps({"records": []}))
 _SEPARATOR = len(", ")
@@ -56,23 +56,50 @@ def base64_length(size: int) -> int:
     return (size + 2) // 3 * 4
 
 
-def entry_size(record_id: str, result: str, data_size: int = 0, keys: Mapping[str, str] | None = None) -> int:
+def entry_size(
+    record_id: str,
+    result: str,
+    data_size: int = 0,
+    keys: Mapping[str, str] | None = None,
+    otf: Mapping[str, str] | None = None,
+) -> int:
     """Characters ``json.dumps`` writes for one response entry (``data_size``: bytes before base64).
+
+    *keys* are the partition keys, *otf* the Iceberg ``otfMetadata``; either makes the entry's ``metadata``.
 
     >>> entry = {"recordId": "r-é", "result": "Ok", "data": "YWJj", "metadata": {"partitionKeys": {"d": "ü"}}}
     >>> entry_size("r-é", "Ok", 3, {"d": "ü"}) == len(json.dumps(entry))
+    True
+    >>> otf = {"destinationDatabaseName": "db", "destinationTableName": "t", "operation": "delete"}
+    >>> entry_size("r-é", "Ok", 3, None, otf) == len(json.dumps({**entry, "metadata": {"otfMetadata": otf}}))
     True
     """
     size = _ENTRY[result] + len(encode_basestring_ascii(record_id))
     if result == OK:
         size += base64_length(data_size)
-        if keys is not None:
-            size += _metadata_size(keys)
+        if keys is not None or otf is not None:
+            size += _metadata_size(keys, otf)
     return size
 
 
-def _metadata_size(keys: Mapping[str, str]) -> int:
-    return _METADATA + len(json.dumps(keys)) - 2
+_OTF_SIZES: dict[tuple[tuple[str, str], ...], int] = {}  # ', "metadata": {"otfMetadata": {...}}' by its items
+
+
+def _metadata_size(keys: Mapping[str, str] | None, otf: Mapping[str, str] | None = None) -> int:
+    if keys is None and otf is not None and len(otf) == 3:  # the Iceberg case: a few tables and operations
+        items = tuple(otf.items())
+        size = _OTF_SIZES.get(items)
+        if size is None:
+            size = _METADATA + len(json.dumps({"otfMetadata": otf}))
+            if len(_OTF_SIZES) < 4096:
+                _OTF_SIZES[items] = size
+        return size
+    found: dict[str, Mapping[str, str]] = {}  # as pipeline.response.metadata builds it
+    if keys is not None:
+        found["partitionKeys"] = keys
+    if otf is not None:
+        found["otfMetadata"] = otf
+    return _METADATA + len(json.dumps(found))
 
 
 def response_floor(record_ids: Iterable[str]) -> tuple[int, int]:
@@ -123,8 +150,8 @@ def within_budget(max_bytes: int, record_ids: Iterable[str]) -> Stage:
                 id_size = len(encode_basestring_ascii(rec.id))
                 reserved = _ENTRY[FAILED] + id_size
                 size = _ENTRY[OK] + id_size + base64_length(len(rec.value))
-                if rec.partition_keys is not None:
-                    size += _metadata_size(rec.partition_keys)
+                if rec.partition_keys is not None or rec.otf is not None:
+                    size += _metadata_size(rec.partition_keys, rec.otf)
                 if used - reserved + size <= max_bytes:
                     used += size - reserved
                 elif floor - reserved + size > max_bytes:

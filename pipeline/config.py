@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Mapping
-from typing import NamedTuple, TypeVar
+from typing import Any, NamedTuple, TypeVar
 
 from .budget import LAMBDA_RESPONSE_LIMIT
 from .columns import Column, parse_columns
 from .encode import FORMATS, encode
+from .iceberg import ICEBERG_MODES, column_types, parse_iceberg_table, parse_types
 from .parse import EVENT_NAMES
 from .partitions import PartitionKey, parse_partition_keys
 from .project import IMAGES
@@ -28,7 +29,7 @@ VARIABLES: dict[str, tuple[str, str]] = {
     ),
     "PIPELINE_EVENTS": ("INSERT,MODIFY,REMOVE", "Event types to keep; the others are answered `Dropped`."),
     "PIPELINE_IMAGE": ("auto", "`auto` (NewImage, else OldImage, else Keys), `new`, `old` or `keys`."),
-    "PIPELINE_FORMAT": ("csv", "`csv`, `tsv` or `jsonl`."),
+    "PIPELINE_FORMAT": ("csv", "`csv`, `tsv`, `jsonl` or `iceberg` (for Firehose's Apache Iceberg destination)."),
     "PIPELINE_NULL": ("", "Text written for NULL and missing attributes in csv and tsv."),
     "PIPELINE_PARTITION_KEYS": (
         "",
@@ -39,6 +40,26 @@ VARIABLES: dict[str, tuple[str, str]] = {
     "PIPELINE_REINGEST": ("on", "`on`: re-ingest records over the budget; `off`: answer them ProcessingFailed."),
     "PIPELINE_REINGEST_MAX_ATTEMPTS": ("8", "Attempts per re-ingestion batch before the invocation fails."),
     "LOG_LEVEL": ("INFO", "DEBUG, INFO, WARNING or ERROR."),
+    # --- Firehose's Apache Iceberg destination (PIPELINE_FORMAT=iceberg) ---
+    "PIPELINE_ICEBERG_TABLE": (
+        "",
+        "`database.table` each change goes to (`otfMetadata`); `{tableName}` in it is the change's DynamoDB table. "
+        "Required for iceberg.",
+    ),
+    "PIPELINE_ICEBERG_MODE": (
+        "append",
+        "`append`: every change is a row (operation insert); `upsert`: INSERT and MODIFY update, REMOVE deletes, "
+        "on the key columns.",
+    ),
+    "PIPELINE_ICEBERG_KEYS": (
+        "",
+        "The columns that identify a row (Firehose's unique keys), e.g. `id,sk`. Required for upsert.",
+    ),
+    "PIPELINE_ICEBERG_TYPES": (
+        "",
+        "`column=type,...`: the Iceberg types of columns that are not `string` "
+        "(e.g. `amount=decimal(38,2),n=bigint`); the @-times are timestamp.",
+    ),
 }
 T = TypeVar("T")
 _LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
@@ -70,6 +91,10 @@ class Config(NamedTuple):  # a NamedTuple, not a dataclass: dataclasses imports 
     reingest: bool = True
     reingest_max_attempts: int = 8
     log_level: int = logging.INFO
+    iceberg_table: str = ""
+    iceberg_mode: str = "append"
+    iceberg_keys: tuple[str, ...] = ()
+    iceberg_types: tuple[tuple[str, str], ...] = ()  # (column name, Iceberg type) for every column, in order
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Config:
@@ -79,7 +104,7 @@ class Config(NamedTuple):  # a NamedTuple, not a dataclass: dataclasses imports 
         ['INSERT', 'MODIFY']
         >>> Config.from_env({"PIPELINE_FORMAT": "xml"})
         Traceback (most recent call last):
-        pipeline.config.ConfigError: PIPELINE_FORMAT='xml': not one of csv, tsv, jsonl
+        pipeline.config.ConfigError: PIPELINE_FORMAT='xml': not one of csv, tsv, jsonl, iceberg
         """
 
         def get(name: str) -> str:
@@ -93,7 +118,7 @@ class Config(NamedTuple):  # a NamedTuple, not a dataclass: dataclasses imports 
 
         fmt = check("PIPELINE_FORMAT", lambda text: _choice(text.lower(), FORMATS))
         null = env.get("PIPELINE_NULL", "")  # not stripped: blanks may be the wanted null text
-        check("PIPELINE_NULL", lambda _: encode(fmt, null=null))
+        check("PIPELINE_NULL", lambda _: encode(fmt, null=null, types=()))  # types: checked with the columns
         columns = check("PIPELINE_COLUMNS", lambda text: parse_columns(text) if text else None)
         if columns is None and fmt != "jsonl":
             why = f"required when PIPELINE_FORMAT is {fmt}"
@@ -105,20 +130,77 @@ class Config(NamedTuple):  # a NamedTuple, not a dataclass: dataclasses imports 
             )
         reingest = check("PIPELINE_REINGEST", lambda text: _choice(text.lower(), ("on", "off")))
         level = check("LOG_LEVEL", lambda text: _choice(text.upper(), _LEVELS))
+        partition_keys = check("PIPELINE_PARTITION_KEYS", parse_partition_keys)
+        iceberg = _iceberg(env, fmt, columns, partition_keys, check)
         return cls(
             columns=columns,
             events=check("PIPELINE_EVENTS", _events),
             image=check("PIPELINE_IMAGE", lambda text: _choice(text.lower(), IMAGES)),
             format=fmt,
             null=null,
-            partition_keys=check("PIPELINE_PARTITION_KEYS", parse_partition_keys),
+            partition_keys=partition_keys,
             max_response_bytes=check(
                 "PIPELINE_MAX_RESPONSE_BYTES", lambda text: _whole(text, 1024, LAMBDA_RESPONSE_LIMIT)
             ),
             reingest=reingest == "on",
             reingest_max_attempts=check("PIPELINE_REINGEST_MAX_ATTEMPTS", lambda text: _whole(text, 1)),
             log_level=logging.getLevelName(level),
+            **iceberg,
         )
+
+
+def _iceberg(
+    env: Mapping[str, str],
+    fmt: str,
+    columns: tuple[Column, ...] | None,
+    partition_keys: tuple[PartitionKey, ...],
+    check: Callable[[str, Callable[[str], T]], T],
+) -> dict[str, Any]:
+    """The ``iceberg_*`` fields, checked: the PIPELINE_ICEBERG_* variables go with PIPELINE_FORMAT=iceberg only."""
+    mode = check("PIPELINE_ICEBERG_MODE", lambda text: _choice(text.lower(), ICEBERG_MODES))
+    names = ("PIPELINE_ICEBERG_TABLE", "PIPELINE_ICEBERG_KEYS", "PIPELINE_ICEBERG_TYPES")
+    if fmt != "iceberg":
+        for name in names:
+            if env.get(name, "").strip():
+                raise ConfigError(f"{name}={env[name]!r}: only used with PIPELINE_FORMAT=iceberg (it is {fmt})")
+        return {"iceberg_mode": mode}
+    assert columns is not None  # PIPELINE_COLUMNS is required for every format but jsonl
+    if not env.get("PIPELINE_ICEBERG_TABLE", "").strip():
+        raise ConfigError(
+            "PIPELINE_ICEBERG_TABLE is required when PIPELINE_FORMAT is iceberg "
+            "(e.g. PIPELINE_ICEBERG_TABLE=analytics.orders, or analytics.{tableName} to route by DynamoDB table)"
+        )
+    table = check("PIPELINE_ICEBERG_TABLE", lambda text: ".".join(parse_iceberg_table(text)))
+    if partition_keys:
+        raise ConfigError(
+            f"PIPELINE_PARTITION_KEYS={env['PIPELINE_PARTITION_KEYS']!r}: partition keys are for S3 dynamic "
+            "partitioning; with PIPELINE_FORMAT=iceberg the table's own partition spec decides (unset it)"
+        )
+    names_in_columns = [c.name for c in columns]
+
+    def keys(text: str) -> tuple[str, ...]:
+        found = tuple(k.strip() for k in text.split(",") if k.strip())
+        unknown = [k for k in found if k not in names_in_columns]
+        if unknown:
+            raise ValueError(f"{unknown} are not among the column names {names_in_columns} (PIPELINE_COLUMNS)")
+        if len(set(found)) != len(found):
+            raise ValueError("a key column is named twice")
+        return found
+
+    key_columns = check("PIPELINE_ICEBERG_KEYS", keys)
+    if mode == "upsert" and not key_columns:
+        raise ConfigError(
+            "PIPELINE_ICEBERG_KEYS is required when PIPELINE_ICEBERG_MODE is upsert: the columns Firehose matches "
+            "rows on (its unique keys), e.g. PIPELINE_ICEBERG_KEYS=id"
+        )
+    image = env.get("PIPELINE_IMAGE", "auto").strip().lower()
+    if mode == "upsert" and image in ("new", "old"):
+        raise ConfigError(
+            f"PIPELINE_IMAGE={image}: upsert matches rows on the key columns, and some changes have no {image} "
+            "image to take them from (a REMOVE has no new one, an INSERT no old one): use auto or keys"
+        )
+    types = check("PIPELINE_ICEBERG_TYPES", lambda text: column_types(columns, parse_types(text)))
+    return {"iceberg_table": table, "iceberg_mode": mode, "iceberg_keys": key_columns, "iceberg_types": types}
 
 
 def _choice(text: str, choices: tuple[str, ...]) -> str:

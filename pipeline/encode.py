@@ -4,15 +4,18 @@
   a row of one empty cell is written ``""`` so that readers do not take it for a blank line.
 * ``tsv``: tab-separated, with backslash escapes for tab, newline, carriage return and backslash.
 * ``jsonl``: one compact JSON object per change (numbers with every digit, sets and lists as arrays).
+* ``iceberg``: for Firehose's Iceberg destination, one JSON object per record with every column typed as its
+  Iceberg type needs (see :mod:`pipeline.iceberg`); the routing ``otfMetadata`` comes from its own stage.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from json.encoder import encode_basestring
 from typing import Any
 
 from .attributes import to_json, to_plain, to_text
+from .iceberg import iceberg_lines
 from .records import Stage, per_record
 
 try:  # msgspec writes JSON Lines byte for byte as json_line does, faster; without it, json_line runs
@@ -24,7 +27,7 @@ except ImportError:
 __all__ = ["FORMATS", "csv_line", "encode", "json_line", "tsv_line"]
 
 Row = Mapping[str, Any]
-FORMATS = ("csv", "tsv", "jsonl")
+FORMATS = ("csv", "tsv", "jsonl", "iceberg")
 _TSV_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
 
 
@@ -137,8 +140,11 @@ def _tsv_cell(value: Any, null: str) -> str:
     return to_text(value).translate(_TSV_ESCAPES)
 
 
-def encode(fmt: str = "csv", *, null: str = "") -> Stage:
+def encode(fmt: str = "csv", *, null: str = "", types: Sequence[tuple[str, str]] | None = None) -> Stage:
     """Encode each record's rows as UTF-8 lines in *fmt*; *null* is the text for NULL and missing values.
+
+    ``iceberg`` needs *types*: ``(column name, Iceberg type)`` for every column, in order
+    (:func:`pipeline.iceberg.column_types`).
 
     >>> from pipeline import Record
     >>> rows = ({"name": {"S": "Zürich"}, "pop": {"N": "421878"}, "note": None},)
@@ -149,6 +155,10 @@ def encode(fmt: str = "csv", *, null: str = "") -> Stage:
     """
     if fmt not in FORMATS:
         raise ValueError(f"unknown format {fmt!r} (known: {', '.join(FORMATS)})")
+    if fmt == "iceberg":
+        if types is None:
+            raise ValueError("the iceberg format needs the columns' Iceberg types")
+        return per_record(iceberg_lines(types), "encode")
     if fmt == "jsonl":
         return per_record(_json_lines() if Encoder is not None else _stdlib_json_lines, "encode")
     if fmt == "csv":

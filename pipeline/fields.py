@@ -253,7 +253,7 @@ FIELDS: dict[str, FieldGetter] = {
 }
 
 #: What each ``@``-field reads from a change: ``(top-level fields, dynamodb fields)`` besides ``eventName``, the
-#: images and ``Keys`` (which every change has). The parser decodes only these (see :mod:`pipeline.pushdown`).
+#: images and ``Keys`` (which every change has). The parser decodes only these (see :func:`pipeline.parse.reads_for`).
 FIELD_READS: dict[str, tuple[frozenset[str], frozenset[str]]] = {
     "eventName": (frozenset(), frozenset()),
     "eventID": (frozenset({"eventID"}), frozenset()),

@@ -71,12 +71,14 @@ class Record(NamedTuple):
     result: str = OK
     reason: str | None = None
     partition_keys: Mapping[str, str] | None = None
+    otf: Mapping[str, str] | None = None  # Firehose's metadata.otfMetadata, for the Iceberg destination
 
     def __repr__(self) -> str:
         source = "{...}" if self.source else "{}"
         return (
             f"Record(id={self.id!r}, source={source}, value={self.value!r}, result={self.result!r}, "
-            f"reason={self.reason!r}, partition_keys={self.partition_keys!r})"
+            f"reason={self.reason!r}, partition_keys={self.partition_keys!r}"
+            + (f", otf={self.otf!r})" if self.otf is not None else ")")
         )
 
     @property
@@ -86,15 +88,15 @@ class Record(NamedTuple):
 
     def with_value(self, value: Any) -> Record:
         """The same record, still ``Ok``, carrying *value*."""
-        return _new(Record, (self.id, self.source, value, OK, None, self.partition_keys))
+        return _new(Record, (self.id, self.source, value, OK, None, self.partition_keys, self.otf))
 
     def dropped(self, reason: str) -> Record:
         """The same record marked ``Dropped``: answered without data."""
-        return _new(Record, (self.id, self.source, None, DROPPED, reason, None))
+        return _new(Record, (self.id, self.source, None, DROPPED, reason, None, None))
 
     def failed(self, reason: str) -> Record:
         """The same record marked ``ProcessingFailed``: Firehose sends its source to the error output."""
-        return _new(Record, (self.id, self.source, None, FAILED, reason, None))
+        return _new(Record, (self.id, self.source, None, FAILED, reason, None, None))
 
 
 _new = tuple.__new__  # builds a Record without NamedTuple's Python-level __new__: this is the hot path
@@ -117,7 +119,7 @@ def as_record(item: Any) -> Record:
         return item
     if type(item) is dict or isinstance(item, Mapping):  # dict first: an ABC's isinstance is a Python call
         if "recordId" in item:
-            return _new(Record, (str(item["recordId"]), item, item.get("data"), OK, None, None))
+            return _new(Record, (str(item["recordId"]), item, item.get("data"), OK, None, None, None))
         if "dynamodb" in item:
             return Record(str(item.get("eventID") or f"change-{next(_synthetic_ids)}"), {}, (item,))
         if isinstance(item.get("Records"), list):
@@ -218,7 +220,7 @@ def fused(steps: Sequence[Step]) -> Stage:
             if type(value) is Drop:
                 yield rec.dropped(value.reason)
             else:
-                yield _new(Record, (rec.id, rec.source, value, OK, None, keys))
+                yield _new(Record, (rec.id, rec.source, value, OK, None, keys, rec.otf))
 
     run.steps = steps  # type: ignore[attr-defined]
     return run

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from binascii import b2a_base64
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from .records import FAILED, OK, Record, as_record
 
-__all__ = ["Summary", "respond"]
+__all__ = ["Summary", "metadata", "respond"]
 
 
 class Summary:
@@ -36,8 +36,22 @@ class Summary:
                 self.failures.append((rec.id, rec.reason or ""))
 
 
+def metadata(keys: Mapping[str, str] | None, otf: Mapping[str, str] | None) -> dict[str, Mapping[str, str]]:
+    """An entry's ``metadata``: ``partitionKeys`` (S3 dynamic partitioning), ``otfMetadata`` (Iceberg routing).
+
+    >>> metadata({"day": "2026-01-01"}, None), metadata(None, {"operation": "insert"})
+    ({'partitionKeys': {'day': '2026-01-01'}}, {'otfMetadata': {'operation': 'insert'}})
+    """
+    found: dict[str, Mapping[str, str]] = {}
+    if keys is not None:
+        found["partitionKeys"] = keys
+    if otf is not None:
+        found["otfMetadata"] = otf
+    return found
+
+
 def respond(records: Iterable[Any], summary: Summary | None = None) -> dict[str, list[dict[str, Any]]]:
-    """Build ``{"records": [...]}``: ``data`` (a base64 str) only on ``Ok``, metadata when there are keys.
+    """Build ``{"records": [...]}``: ``data`` (a base64 str) only on ``Ok``, ``metadata`` when it has some.
 
     >>> from pipeline import Record
     >>> respond([Record("a", {}, b"x,1\\n"), Record("b", {}, None, "Dropped", "event type not selected")])
@@ -56,8 +70,8 @@ def respond(records: Iterable[Any], summary: Summary | None = None) -> dict[str,
                 if type(data) is not bytes:
                     raise TypeError(f"record {rec.id} reached the response as {type(data).__name__}, not bytes")
                 entry = {"recordId": rec.id, "result": OK, "data": b2a_base64(data, newline=False).decode()}
-                if rec.partition_keys is not None:
-                    entry["metadata"] = {"partitionKeys": rec.partition_keys}
+                if rec.partition_keys is not None or rec.otf is not None:
+                    entry["metadata"] = metadata(rec.partition_keys, rec.otf)
                 bytes_out += len(data)
                 ok += 1
             else:

@@ -61,7 +61,7 @@ def test_transform_reports_bad_configuration_and_bad_files(tmp_path, capsys):
     path = tmp_path / "event.json"
     path.write_text("{")
     assert main(["transform", str(path), "--columns", "id", "--format", "xml"]) == 2
-    assert capsys.readouterr().err == "error: --format 'xml': not one of csv, tsv, jsonl\n"  # the flag typed
+    assert capsys.readouterr().err == "error: --format 'xml': not one of csv, tsv, jsonl, iceberg\n"  # the flag typed
     assert main(["transform", str(path), "--columns", "id"]) == 2
     assert "is not a JSON file" in capsys.readouterr().err
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -123,15 +124,95 @@ def test_bucket_encrypted_private_and_tls_only(template):
     assert deny["Effect"] == "Deny" and deny["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
 
 
+def _environment(template: dict[str, Any], **chosen: str) -> dict[str, str]:
+    """The function's variables for the parameters' defaults overridden by *chosen* (Ref, Sub and If resolved)."""
+    values = {name: str(p["Default"]) for name, p in template["Parameters"].items()} | chosen
+    to_iceberg = values["Destination"] == "Iceberg"
+
+    def resolve(value: Any) -> str:
+        if isinstance(value, str):
+            return value
+        if "Ref" in value:
+            return values[value["Ref"]]
+        if "Fn::Sub" in value:
+            return re.sub(r"\$\{(\w+)\}", lambda m: values[m[1]], value["Fn::Sub"])
+        condition, then, otherwise = value["Fn::If"]
+        assert condition == "ToIceberg"
+        return resolve(then if to_iceberg else otherwise)
+
+    variables = template["Resources"]["Function"]["Properties"]["Environment"]["Variables"]
+    return {name: resolve(value) for name, value in variables.items()}
+
+
 def test_function_configured_by_parameters_for_every_pipeline_variable(template):
     variables = template["Resources"]["Function"]["Properties"]["Environment"]["Variables"]
     assert set(variables) == set(VARIABLES)
-    parameters = template["Parameters"]
-    defaults = {}
-    for variable, value in variables.items():
-        defaults[variable] = str(parameters[value["Ref"]]["Default"])
-    config = Config.from_env(defaults)  # the defaults make a working function
+    config = Config.from_env(_environment(template))  # the defaults make a working function
     assert [c.name for c in config.columns] == ["event", "id", "at"]
+    assert config.format == "csv" and config.iceberg_table == ""
+
+
+def test_iceberg_parameters_make_a_working_iceberg_function(template):
+    config = Config.from_env(
+        _environment(
+            template,
+            Destination="Iceberg",
+            Format="iceberg",
+            Columns="id,amount,event=@eventName,version=@version",
+            IcebergDatabase="lake",
+            IcebergTable="orders",
+            IcebergMode="upsert",
+            IcebergKeys="id",
+            IcebergTypes="amount=decimal(38,2)",
+        )
+    )
+    assert (config.format, config.iceberg_table, config.iceberg_mode) == ("iceberg", "lake.orders", "upsert")
+    assert config.iceberg_keys == ("id",) and dict(config.iceberg_types)["amount"] == "decimal(38,2)"
+
+
+def test_iceberg_destination_is_a_second_stream_chosen_by_condition_with_least_privilege(template):
+    resources, conditions = template["Resources"], template["Conditions"]
+    assert conditions["ToS3"] == {"Fn::Equals": [{"Ref": "Destination"}, "S3"]}
+    assert conditions["ToIceberg"] == {"Fn::Equals": [{"Ref": "Destination"}, "Iceberg"]}
+    assert resources["DeliveryStream"]["Condition"] == "ToS3"
+    stream = resources["IcebergDeliveryStream"]
+    assert stream["Condition"] == "ToIceberg" and stream["DependsOn"] == "IcebergDeliveryPolicy"
+    iceberg = stream["Properties"]["IcebergDestinationConfiguration"]
+    assert stream["Properties"]["KinesisStreamSourceConfiguration"]["KinesisStreamARN"] == {
+        "Fn::GetAtt": ["Stream", "Arn"]
+    }
+    assert iceberg["AppendOnly"] == {"Fn::If": ["IcebergAppendOnly", True, False]}
+    assert conditions["IcebergAppendOnly"] == {"Fn::Equals": [{"Ref": "IcebergMode"}, "append"]}
+    (table,) = iceberg["DestinationTableConfigurationList"]
+    assert table["DestinationDatabaseName"] == {"Ref": "IcebergDatabase"}
+    assert table["DestinationTableName"] == {"Ref": "IcebergTable"}
+    assert table["UniqueKeys"] == {
+        "Fn::If": ["IcebergHasKeys", {"Fn::Split": [",", {"Ref": "IcebergKeys"}]}, {"Ref": "AWS::NoValue"}]
+    }
+    assert iceberg["S3Configuration"]["ErrorOutputPrefix"].startswith("processing-failed/")
+    (processor,) = iceberg["ProcessingConfiguration"]["Processors"]
+    (s3_processor,) = resources["DeliveryStream"]["Properties"]["ExtendedS3DestinationConfiguration"][
+        "ProcessingConfiguration"
+    ]["Processors"]
+    assert processor == s3_processor  # the same function, buffers and retries as the S3 destination
+
+    policy = resources["IcebergDeliveryPolicy"]
+    assert policy["Type"] == "AWS::IAM::RolePolicy" and policy["Condition"] == "ToIceberg"
+    assert policy["Properties"]["RoleName"] == {"Ref": "DeliveryRole"}
+    glue, files, lake_formation = policy["Properties"]["PolicyDocument"]["Statement"]
+    assert glue["Action"] == ["glue:GetTable", "glue:GetDatabase", "glue:UpdateTable"]
+    arn = "arn:${AWS::Partition}:glue:${AWS::Region}:${AWS::AccountId}:"
+    assert [r["Fn::Sub"] for r in glue["Resource"]] == [
+        arn + "catalog",
+        arn + "database/${IcebergDatabase}",
+        arn + "table/${IcebergDatabase}/${IcebergTable}",
+    ]  # this one table: no wildcards
+    assert files["Action"] == ["s3:AbortMultipartUpload", "s3:GetObject", "s3:PutObject", "s3:DeleteObject"]
+    assert files["Resource"] == {"Fn::Sub": "${Bucket.Arn}/${IcebergWarehousePrefix}*"}
+    condition, statement, otherwise = lake_formation["Fn::If"]
+    assert condition == "IcebergWithLakeFormation" and otherwise == {"Ref": "AWS::NoValue"}
+    assert statement["Action"] == "lakeformation:GetDataAccess"
+    assert {"ToS3", "ToIceberg"} <= set(conditions) and "IcebergGoesWithFormatIceberg" in template["Rules"]
 
 
 def test_delivery_stream_wiring(template):

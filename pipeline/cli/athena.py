@@ -9,7 +9,7 @@ from datetime import date
 
 from ..config import Config
 from ..sinks.storage import check_s3_url
-from ..tools.athena import athena_ddl, athena_type, firehose_prefix
+from ..tools.athena import athena_ddl, athena_type, firehose_prefix, iceberg_ddl
 from ..tools.views import current_view
 from .arguments import UsageError
 
@@ -57,7 +57,10 @@ def _run(args: argparse.Namespace) -> int:
         raise UsageError("--type gives one column two types: give each column once")
     if args.key is not None and not args.current:
         raise UsageError("--key is for the current-state view: add --current")
-    table = athena_ddl(config, args.table, args.location, types=types, since=args.since)
+    if args.iceberg:  # the Iceberg table PIPELINE_FORMAT=iceberg fills (in append mode, the change log)
+        table = iceberg_ddl(config, args.table, args.location, types=types)
+    else:
+        table = athena_ddl(config, args.table, args.location, types=types, since=args.since)
     if args.current:
         if args.key is None:
             raise UsageError("--current needs the item's key: --key id (or --key pk,sk)")
@@ -93,6 +96,11 @@ def add_athena_command(commands: argparse._SubParsersAction[argparse.ArgumentPar
         default=[],
         metavar="COLUMN=TYPE",
         help="Athena type of a tsv or jsonl column, e.g. amount=decimal(38,9) (default string); repeatable",
+    )
+    parser.add_argument(
+        "--iceberg",
+        action="store_true",
+        help="print the Iceberg table (CREATE TABLE ... 'table_type'='ICEBERG') that PIPELINE_FORMAT=iceberg fills",
     )
     parser.add_argument(
         "--since", type=_since, default="2020-01-01", help="first day of date partitions (default 2020-01-01)"

@@ -8,13 +8,26 @@ import sys
 from typing import Any
 
 from ..config import Config
+from ..iceberg import parse_iceberg_table
 from ..local.runner import Settings, local_handler, run_local
 from ..local.sources import FileSource, KinesisSource, Source
 from ..logs import configure_logging
-from ..sinks.delivery import Destination
+from ..sinks.delivery import Destination, TableSink
 from ..sinks.prefixes import DEFAULT_ERROR_PREFIX, DEFAULT_PREFIX
 from ..sinks.storage import open_store
-from .arguments import endpoint_url, input_file, kinesis_stream_name, location, name, number, size, use_endpoint, whole
+from .arguments import (
+    UsageError,
+    endpoint_url,
+    input_file,
+    kinesis_stream_name,
+    location,
+    name,
+    number,
+    output_folder,
+    size,
+    use_endpoint,
+    whole,
+)
 
 __all__ = ["add_run_local"]
 
@@ -31,7 +44,11 @@ def _run_local(args: argparse.Namespace) -> int:
         retries=args.retries,
         follow=args.follow,
     )
-    dest = Destination(open_store(args.to), args.prefix, args.error_prefix, args.name)
+    dest: Destination | TableSink
+    if args.to.startswith(ICEBERG):
+        dest = _iceberg(args, config)
+    else:
+        dest = Destination(open_store(args.to), args.prefix, args.error_prefix, args.name)
     keys = frozenset(k.name for k in config.partition_keys)
     dest.checked(keys)  # a bad prefix is said before the source is read
     source: Source = FileSource(args.file) if args.file else KinesisSource(args.stream, start=args.start.upper())
@@ -40,6 +57,43 @@ def _run_local(args: argparse.Namespace) -> int:
     if tally.first_failure:
         print(f"first failure: {tally.first_failure}", file=sys.stderr)
     return 0
+
+
+ICEBERG = "iceberg:"
+
+
+def _to(text: str) -> str:
+    """``--to``: ``s3://bucket[/base/]``, a local folder, or ``iceberg:DIR[?table=database.table]``."""
+    if not text.startswith(ICEBERG):
+        return location(text)
+    folder, _, query = text[len(ICEBERG) :].partition("?")
+    if not folder:
+        raise argparse.ArgumentTypeError(f"{text!r}: give the folder, iceberg:DIR?table=database.table")
+    output_folder(folder)
+    for pair in filter(None, query.split("&")):
+        option, _, value = pair.partition("=")
+        if option != "table" or not value:
+            raise argparse.ArgumentTypeError(f"{text!r}: the only option is table=database.table")
+        try:
+            parse_iceberg_table(value)
+        except ValueError as exc:
+            raise argparse.ArgumentTypeError(f"{text!r}: {exc}") from None
+    return text
+
+
+def _iceberg(args: argparse.Namespace, config: Config) -> TableSink:
+    """The local Iceberg destination for ``--to iceberg:DIR[?table=db.t]`` (pyiceberg, the ``iceberg`` extra)."""
+    if config.format != "iceberg":
+        raise UsageError(
+            f"--to {args.to}: the Iceberg destination takes PIPELINE_FORMAT=iceberg (it is {config.format})"
+        )
+    try:
+        from ..sinks.iceberg import open_iceberg  # noqa: PLC0415 (pyiceberg is optional: loaded only for iceberg:)
+    except ImportError:
+        raise UsageError(
+            "--to iceberg: needs pyiceberg: pip install 'ddb-firehose-pipeline[iceberg]' (or make test's .venv)"
+        ) from None
+    return open_iceberg(args.to, config.iceberg_types, config.iceberg_keys, args.name)
 
 
 def add_run_local(commands: Any) -> None:
@@ -58,7 +112,13 @@ def add_run_local(commands: Any) -> None:
         type=input_file,
         help="file of change records (JSON Lines, {'Records': [...]}, or a Firehose event)",
     )
-    parser.add_argument("--to", required=True, type=location, help="s3://bucket[/base/] or a local folder")
+    parser.add_argument(
+        "--to",
+        required=True,
+        type=_to,
+        help="s3://bucket[/base/], a local folder, or iceberg:DIR[?table=database.table] (local Iceberg tables, "
+        "with PIPELINE_FORMAT=iceberg)",
+    )
     parser.add_argument("--prefix", default=DEFAULT_PREFIX, help=f"S3 prefix for Ok data (default {DEFAULT_PREFIX})")
     parser.add_argument("--error-prefix", default=DEFAULT_ERROR_PREFIX, help="S3 prefix for failed records")
     parser.add_argument(

@@ -17,6 +17,15 @@ from ..records import OK, RESULTS
 __all__ = ["contract_problems"]
 
 
+def _valid_otf(otf: Any) -> bool:
+    """Firehose's Iceberg routing: ``destinationDatabaseName``, ``destinationTableName``, ``operation``."""
+    return (
+        isinstance(otf, Mapping)
+        and all(isinstance(otf.get(k), str) and otf[k] for k in ("destinationDatabaseName", "destinationTableName"))
+        and otf.get("operation") in ("insert", "update", "delete")
+    )
+
+
 def contract_problems(event: Mapping[str, Any], response: Any, max_bytes: int = LAMBDA_RESPONSE_LIMIT) -> list[str]:
     """What is wrong with *response* as the answer to *event*; empty when Firehose would accept it.
 
@@ -64,6 +73,9 @@ def contract_problems(event: Mapping[str, Any], response: Any, max_bytes: int = 
         keys = entry.get("metadata", {}).get("partitionKeys") if isinstance(entry.get("metadata"), Mapping) else None
         if keys is not None and not (isinstance(keys, Mapping) and all(isinstance(v, str) for v in keys.values())):
             problems.append(f"records[{i}] partitionKeys are not a map of strings")
+        otf = entry.get("metadata", {}).get("otfMetadata") if isinstance(entry.get("metadata"), Mapping) else None
+        if otf is not None and not _valid_otf(otf):
+            problems.append(f"records[{i}] otfMetadata is not a database, a table and insert, update or delete")
     if len(entries) != len(expected):
         problems.append(f"answers {len(entries)} records for {len(expected)} in the event")
     return problems

@@ -8,8 +8,9 @@ It does what Firehose does with a transformation Lambda, in process:
 3. judges each response as Firehose does (:mod:`pipeline.local.verdict`): a response it would reject
    (missing, duplicated or unknown recordIds, an invalid result or data) sends the whole batch to the error
    output, as do invocations that still fail after the retries;
-4. writes ``Ok`` data under the prefix (dynamic partitions from ``metadata.partitionKeys``) and
-   ``ProcessingFailed`` records in Firehose's error-output format under the error prefix;
+4. writes ``Ok`` data under the prefix (dynamic partitions from ``metadata.partitionKeys``), or into Iceberg
+   tables by ``metadata.otfMetadata`` (:mod:`pipeline.sinks.iceberg`), and ``ProcessingFailed`` records in
+   Firehose's error-output format under the error prefix;
 5. keeps reading until the source is drained, so records the handler re-ingested come round and are
    delivered too (``follow`` keeps reading after that).
 
@@ -31,7 +32,7 @@ from ..budget import LAMBDA_RESPONSE_LIMIT
 from ..config import Config
 from ..records import FAILED, OK
 from ..reingest import Reingester, to_source
-from ..sinks.delivery import Delivered, Destination, deliver, deliver_failed
+from ..sinks.delivery import Delivered, Destination, TableSink, deliver, deliver_failed
 from ..sinks.errors_output import FailedRecord
 from ..sinks.storage import region
 from .context import LocalContext
@@ -128,7 +129,7 @@ class _Run:
         self,
         source: Source,
         handler: Handler,
-        dest: Destination,
+        dest: Destination | TableSink,
         settings: Settings,
         *,
         reingested: Callable[[], int],
@@ -201,15 +202,18 @@ class _Run:
             return FailedRecord(rec["data"], code, message, outcome.attempts, arrival, ended, self.function_arn)
 
         ok: list[Delivered] = []
+        ok_sources: list[Mapping[str, Any]] = []
         if outcome.response is None:
             errors = [failed(rec, outcome.code, outcome.message) for rec in records]
         else:
             errors = []
             for entry, rec in zip(outcome.response["records"], records, strict=True):
                 if entry["result"] == OK:
-                    keys = (entry.get("metadata") or {}).get("partitionKeys")
+                    meta = entry.get("metadata") or {}
                     data = binascii.a2b_base64(entry["data"])
-                    ok.append(Delivered(data, keys, rec["approximateArrivalTimestamp"]))
+                    arrival = rec["approximateArrivalTimestamp"]
+                    ok.append(Delivered(data, meta.get("partitionKeys"), arrival, meta.get("otfMetadata")))
+                    ok_sources.append(rec)
                 elif entry["result"] == FAILED:
                     errors.append(
                         failed(rec, "Lambda.ProcessingFailedStatus", "ProcessingFailed status set for record")
@@ -217,9 +221,19 @@ class _Run:
             reingested = self.reingested()
             self.tally.reingested += reingested
             self.tally.dropped += len(records) - len(ok) - len(errors) - reingested
+        if isinstance(self.dest, Destination):
+            self.tally.objects += len(deliver(self.dest, ok))
+            error_dest = self.dest
+        else:  # a table sink (Iceberg): records it cannot apply go to its error output, as Firehose's do
+            commits, rejected = self.dest.deliver_records(ok)
+            self.tally.objects += commits  # an Iceberg commit per table: what an object is to S3
+            errors += [failed(ok_sources[i], "Iceberg.InvalidRecord", reason) for i, reason in rejected]
+            applied = set(range(len(ok))) - {i for i, _ in rejected}
+            ok = [rec for i, rec in enumerate(ok) if i in applied]
+            error_dest = self.dest.errors
         self.tally.delivered += len(ok)
         self.tally.failed += len(errors)
-        self.tally.objects += len(deliver(self.dest, ok)) + len(deliver_failed(self.dest, errors))
+        self.tally.objects += len(deliver_failed(error_dest, errors))
         self._say(self.tally.line(), progress=True)
 
     def run(self, clock: Callable[[], float], sleep: Callable[[float], None]) -> Tally:
@@ -256,7 +270,7 @@ class _Run:
 def run_local(
     source: Source,
     handler: Handler,
-    dest: Destination,
+    dest: Destination | TableSink,
     settings: Settings | None = None,
     *,
     reingested: Callable[[], int] = lambda: 0,

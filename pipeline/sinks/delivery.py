@@ -8,13 +8,13 @@ each record's arrival time, so a record lands in the hour it arrived in (redrive
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from typing import NamedTuple
+from typing import NamedTuple, Protocol
 
 from .errors_output import FailedRecord, error_line
 from .prefixes import DEFAULT_ERROR_PREFIX, DEFAULT_PREFIX, check_prefix, object_name, render_prefix
 from .storage import Store
 
-__all__ = ["Delivered", "Destination", "deliver", "deliver_failed"]
+__all__ = ["Delivered", "Destination", "TableSink", "deliver", "deliver_failed"]
 
 
 class Destination(NamedTuple):
@@ -33,11 +33,27 @@ class Destination(NamedTuple):
 
 
 class Delivered(NamedTuple):
-    """One record's output: its bytes, its partition keys (or None) and when it arrived (epoch ms)."""
+    """One record's output: its bytes, its partition keys (or None), when it arrived (epoch ms) and, for the
+    Iceberg destination, its ``otfMetadata`` (or None)."""
 
     data: bytes
     keys: Mapping[str, str] | None
     arrival_ms: int
+    otf: Mapping[str, str] | None = None
+
+
+class TableSink(Protocol):
+    """A destination of tables rather than objects (Firehose's Iceberg destination: :mod:`pipeline.sinks.iceberg`)."""
+
+    stream: str
+    prefix: str
+    errors: Destination  # where records the tables cannot take go, in Firehose's error-output format
+
+    def checked(self, partition_keys: Iterable[str] = ()) -> TableSink:
+        """This sink, once known to be usable."""
+
+    def deliver_records(self, records: list[Delivered]) -> tuple[int, list[tuple[int, str]]]:
+        """Apply *records* in order: ``(commits made, [(index, reason) for each record not applied])``."""
 
 
 def _write(store: Store, stream: str, groups: dict[str, list[bytes]], *, dry_run: bool) -> dict[str, int]:

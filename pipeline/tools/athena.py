@@ -30,10 +30,11 @@ from datetime import date
 
 from ..columns import Column
 from ..config import Config
+from ..iceberg import column_name
 from ..partitions import PartitionKey
 from ..sinks.storage import check_s3_url
 
-__all__ = ["athena_ddl", "athena_name", "athena_type", "firehose_prefix", "java_date_format"]
+__all__ = ["athena_ddl", "athena_name", "athena_type", "firehose_prefix", "iceberg_ddl", "java_date_format"]
 
 _SERDES = {
     "csv": "org.apache.hadoop.hive.serde2.OpenCSVSerde",
@@ -299,6 +300,8 @@ def athena_ddl(
     """
     if config.columns is None:
         raise ValueError("Athena needs fixed columns: set PIPELINE_COLUMNS (the whole image has none)")
+    if config.format == "iceberg":
+        raise ValueError("PIPELINE_FORMAT=iceberg fills an Iceberg table, not files: add --iceberg")
     if not re.fullmatch(_TABLE, table):
         raise ValueError(f"table {table!r} is not NAME or DATABASE.NAME (letters, digits and _)")
     try:
@@ -348,3 +351,60 @@ def athena_ddl(
         props = {"projection.enabled": "true", **table_props, "storage.location.template": template}
         lines += ["TBLPROPERTIES (", _properties(props), ")"]
     return "\n".join(lines)
+
+
+def iceberg_ddl(config: Config, table: str, location: str, *, types: Mapping[str, str] | None = None) -> str:
+    """The ``CREATE TABLE ... TBLPROPERTIES ('table_type'='ICEBERG')`` that ``PIPELINE_FORMAT=iceberg`` fills.
+
+    Column names and types are the ones the function writes (``PIPELINE_ICEBERG_TYPES``); *types* (``--type``)
+    may repeat them but not contradict them, since the function would then write values the table cannot take.
+
+    >>> config = Config.from_env({"PIPELINE_FORMAT": "iceberg", "PIPELINE_ICEBERG_TABLE": "lake.orders",
+    ...     "PIPELINE_COLUMNS": "id,amount,event=@eventName,at=@approximateCreationDateTime",
+    ...     "PIPELINE_ICEBERG_TYPES": "amount=decimal(38,2)"})
+    >>> print(iceberg_ddl(config, "lake.orders", "s3://my-bucket/warehouse/orders"))
+    CREATE TABLE `lake`.`orders` (
+      `id` string,
+      `amount` decimal(38,2),
+      `event` string,
+      `at` timestamp
+    )
+    LOCATION 's3://my-bucket/warehouse/orders/'
+    TBLPROPERTIES (
+      'table_type' = 'ICEBERG'
+    )
+    """
+    if config.format != "iceberg" or not config.iceberg_types:
+        raise ValueError(
+            "--iceberg describes the table PIPELINE_FORMAT=iceberg fills: set PIPELINE_FORMAT=iceberg and the "
+            "PIPELINE_ICEBERG_* variables as for the function"
+        )
+    if not re.fullmatch(_TABLE, table):
+        raise ValueError(f"table {table!r} is not NAME or DATABASE.NAME (letters, digits and _)")
+    try:
+        check_s3_url(location)
+    except ValueError as exc:
+        raise ValueError(f"location {exc}") from None
+    location = location if location.endswith("/") else location + "/"
+    written = dict(config.iceberg_types)
+    for name, kind in (types or {}).items():
+        if name not in written:
+            raise ValueError(f"--type for unknown column {name!r}; the columns: {list(written)}")
+        if kind.strip().lower().replace(", ", ",") != written[name].replace(", ", ","):
+            raise ValueError(
+                f"--type {name}={kind}: the function writes {name!r} as {written[name]}; set "
+                f"PIPELINE_ICEBERG_TYPES={name}={kind} for the function and here, so that the two agree"
+            )
+    columns = ",\n".join(f"  `{column_name(name)}` {kind}" for name, kind in config.iceberg_types)
+    quoted = ".".join(f"`{part.lower()}`" for part in table.split("."))
+    return "\n".join(
+        [
+            f"CREATE TABLE {quoted} (",
+            columns,
+            ")",
+            f"LOCATION {_literal(location)}",
+            "TBLPROPERTIES (",
+            _properties({"table_type": "ICEBERG"}),
+            ")",
+        ]
+    )
