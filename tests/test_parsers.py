@@ -105,6 +105,13 @@ ENVS = [
         "PIPELINE_IMAGE": "new",
         "PIPELINE_PARTITION_KEYS": "d=@approximateCreationDateTime|%Y",
     },
+    {
+        "PIPELINE_FORMAT": "iceberg",
+        "PIPELINE_ICEBERG_TABLE": "lake.{tableName}",
+        "PIPELINE_ICEBERG_MODE": "upsert",
+        "PIPELINE_ICEBERG_KEYS": "a",
+        "PIPELINE_COLUMNS": "a,b,when=@approximateCreationDateTime",
+    },
 ]
 
 
