@@ -13,7 +13,7 @@ from .decode import decode
 from .encode import encode
 from .events import keep_events
 from .iceberg import with_otf_metadata
-from .logs import log
+from .logs import embedded_metrics, log
 from .parse import EVENT_NAMES, MSGSPEC_LOADED, parse, reads_for, resolve_parser
 from .partitions import with_partition_keys
 from .project import ColumnPresence, note_presence, project
@@ -118,11 +118,20 @@ def make_handler(
             response = respond(overflow(budget(transform(batch))), summary)
         except Exception as exc:
             log(logging.ERROR, "invocation failed", error=f"{type(exc).__name__}: {exc}")
-            _log_summary(event, context=context, batch=batch, summary=summary, target=target, started=started)
+            _log_summary(
+                event, context=context, batch=batch, summary=summary, target=target, started=started, config=config
+            )
             raise
         never_seen = presence.never_seen() if presence is not None else []
         fields = _log_summary(
-            event, context=context, batch=batch, summary=summary, target=target, started=started, never_seen=never_seen
+            event,
+            context=context,
+            batch=batch,
+            summary=summary,
+            target=target,
+            started=started,
+            config=config,
+            never_seen=never_seen,
         )
         if on_summary is not None:
             on_summary(fields, never_seen)
@@ -148,6 +157,7 @@ def _log_summary(
     summary: Summary,
     target: Reingester | None,
     started: float,
+    config: Config,
     never_seen: list[str] | None = None,
 ) -> dict[str, Any]:
     for record_id, reason in summary.failures:
@@ -179,8 +189,46 @@ def _log_summary(
             "retriedEntries": stats.retried_entries,
             "errorCodes": dict(stats.error_codes),
         }
+    # --- the line as CloudWatch embedded metric format (PIPELINE_METRICS_NAMESPACE; README "Metrics") ---
+    if config.metrics_namespace is not None:
+        fields.update(_metrics(event, context=context, fields=fields, summary=summary, target=target, config=config))
     log(logging.INFO, "summary", **fields)
     return fields
+
+
+def _metrics(
+    event: Mapping[str, Any],
+    *,
+    context: Any,
+    fields: Mapping[str, Any],
+    summary: Summary,
+    target: Reingester | None,
+    config: Config,
+) -> dict[str, Any]:
+    """The summary line's EMF members: its counts again, under the metric names, with their dimensions."""
+    results = summary.results
+    stats = target.stats if target is not None else None
+    values = {
+        "RecordsIn": fields.get("records", 0),
+        "RecordsOk": results["Ok"],
+        "RecordsDropped": results["Dropped"],
+        "RecordsFailed": results["ProcessingFailed"],
+        "RecordsReingested": stats.records if stats is not None else 0,
+        "ReingestRetries": stats.retried_entries if stats is not None else 0,
+        "BytesIn": fields.get("bytesIn", 0),
+        "BytesOut": summary.bytes_out,
+        "ResponseBytes": summary.response_bytes,
+        "ResponseBudgetShare": round(summary.response_bytes * 100 / config.max_response_bytes, 2),
+        "DurationMs": fields.get("durationMs", 0),
+    }
+    function = getattr(context, "function_name", None)
+    arn = event.get("deliveryStreamArn") if isinstance(event, Mapping) else None
+    stream = arn.rpartition("/")[2] if type(arn) is str else None  # arn:...:deliverystream/NAME
+    dimensions = {  # a dimension's value must be a non-empty string: "unknown" outside Lambda and Firehose
+        "FunctionName": function if type(function) is str and function else "unknown",
+        "DeliveryStreamName": stream or "unknown",
+    }
+    return embedded_metrics(config.metrics_namespace or "", dimensions, values, int(time.time() * 1000))
 
 
 def _data_size(rec: Mapping[str, Any]) -> int:

@@ -19,11 +19,14 @@ from typing import Any
 from .records import DROPPED, FAILED, OK, OVER_BUDGET, Record, Stage, as_record
 
 __all__ = [
+    "ENTRY_OVERHEAD",
     "LAMBDA_RESPONSE_LIMIT",
     "BudgetError",
     "base64_length",
     "entry_size",
+    "metadata_size",
     "response_floor",
+    "response_size",
     "within_budget",
 ]
 
@@ -161,3 +164,22 @@ def within_budget(max_bytes: int, record_ids: Iterable[str]) -> Stage:
             yield rec
 
     return run
+
+
+#: Characters of a response entry besides its escaped record id, its base64 data and its metadata, by result.
+ENTRY_OVERHEAD: Mapping[str, int] = _ENTRY
+
+
+def metadata_size(keys: Mapping[str, str] | None, otf: Mapping[str, str] | None = None) -> int:
+    """Characters an ``Ok`` entry's ``, "metadata": {...}`` takes: partition *keys*, Iceberg *otf*, or both."""
+    return _metadata_size(keys, otf)
+
+
+def response_size(entries: int, entry_chars: int) -> int:
+    """Characters of ``{"records": [...]}`` around *entries* entries that take *entry_chars* together.
+
+    >>> entries = [{"recordId": "a", "result": "Ok", "data": "eA=="}, {"recordId": "b", "result": "Dropped"}]
+    >>> response_size(2, sum(len(json.dumps(e)) for e in entries)) == len(json.dumps({"records": entries}))
+    True
+    """
+    return _WRAPPER + _SEPARATOR * max(entries - 1, 0) + entry_chars

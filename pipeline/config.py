@@ -14,6 +14,7 @@ from .budget import LAMBDA_RESPONSE_LIMIT
 from .columns import Column, parse_columns
 from .encode import FORMATS, encode
 from .iceberg import ICEBERG_MODES, column_types, parse_iceberg_table, parse_types
+from .logs import DEFAULT_NAMESPACE, check_namespace
 from .parse import EVENT_NAMES
 from .partitions import PartitionKey, parse_partition_keys
 from .project import IMAGES
@@ -39,6 +40,10 @@ VARIABLES: dict[str, tuple[str, str]] = {
     "PIPELINE_MAX_RESPONSE_BYTES": (str(LAMBDA_RESPONSE_LIMIT), "Budget for the serialised response."),
     "PIPELINE_REINGEST": ("on", "`on`: re-ingest records over the budget; `off`: answer them ProcessingFailed."),
     "PIPELINE_REINGEST_MAX_ATTEMPTS": ("8", "Attempts per re-ingestion batch before the invocation fails."),
+    "PIPELINE_METRICS_NAMESPACE": (
+        DEFAULT_NAMESPACE,
+        "CloudWatch namespace of the metrics in the summary line (embedded metric format); `off`: a plain line.",
+    ),
     "LOG_LEVEL": ("INFO", "DEBUG, INFO, WARNING or ERROR."),
     # --- Firehose's Apache Iceberg destination (PIPELINE_FORMAT=iceberg) ---
     "PIPELINE_ICEBERG_TABLE": (
@@ -90,6 +95,7 @@ class Config(NamedTuple):  # a NamedTuple, not a dataclass: dataclasses imports 
     max_response_bytes: int = LAMBDA_RESPONSE_LIMIT
     reingest: bool = True
     reingest_max_attempts: int = 8
+    metrics_namespace: str | None = DEFAULT_NAMESPACE  # None: the summary line carries no metrics
     log_level: int = logging.INFO
     iceberg_table: str = ""
     iceberg_mode: str = "append"
@@ -144,6 +150,7 @@ class Config(NamedTuple):  # a NamedTuple, not a dataclass: dataclasses imports 
             ),
             reingest=reingest == "on",
             reingest_max_attempts=check("PIPELINE_REINGEST_MAX_ATTEMPTS", lambda text: _whole(text, 1)),
+            metrics_namespace=check("PIPELINE_METRICS_NAMESPACE", _namespace),
             log_level=logging.getLevelName(level),
             **iceberg,
         )
@@ -215,6 +222,10 @@ def _events(text: str) -> frozenset[str]:
     if unknown or not names:
         raise ValueError(f"not a subset of {', '.join(sorted(EVENT_NAMES))}")
     return names
+
+
+def _namespace(text: str) -> str | None:
+    return None if text.lower() == "off" else check_namespace(text)
 
 
 def _whole(text: str, least: int, most: int | None = None) -> int:

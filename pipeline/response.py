@@ -5,8 +5,11 @@ from __future__ import annotations
 from binascii import b2a_base64
 from collections import Counter
 from collections.abc import Iterable, Mapping
+from json.encoder import encode_basestring_ascii
+from operator import itemgetter
 from typing import Any
 
+from .budget import ENTRY_OVERHEAD, metadata_size, response_size
 from .records import FAILED, OK, Record, as_record
 
 __all__ = ["Summary", "metadata", "respond"]
@@ -15,12 +18,13 @@ __all__ = ["Summary", "metadata", "respond"]
 class Summary:
     """Counts for the invocation's summary log line; failures keep ids and reasons, never contents."""
 
-    __slots__ = ("bytes_out", "failures", "max_failures_kept", "reasons", "results")
+    __slots__ = ("bytes_out", "failures", "max_failures_kept", "reasons", "response_bytes", "results")
 
     def __init__(self, max_failures_kept: int = 50) -> None:
         self.results: Counter[str] = Counter()
         self.reasons: Counter[str] = Counter()
         self.bytes_out = 0
+        self.response_bytes = 0  # the response as json.dumps writes it (what counts against Lambda's limit)
         self.failures: list[tuple[str, str]] = []
         self.max_failures_kept = max_failures_kept
 
@@ -58,27 +62,44 @@ def respond(records: Iterable[Any], summary: Summary | None = None) -> dict[str,
     {'records': [{'recordId': 'a', 'result': 'Ok', 'data': 'eCwxCg=='}, {'recordId': 'b', 'result': 'Dropped'}]}
     """
     summary = summary if summary is not None else Summary()
-    entries: list[dict[str, Any]] = []
-    add = entries.append
-    ok = bytes_out = 0  # Ok records are counted here and added once, at the end (or when the stream fails)
-    try:
-        for rec in records:
-            if type(rec) is not Record:
-                rec = as_record(rec)
-            if rec.result == OK:
-                data = rec.value
-                if type(data) is not bytes:
-                    raise TypeError(f"record {rec.id} reached the response as {type(data).__name__}, not bytes")
-                entry = {"recordId": rec.id, "result": OK, "data": b2a_base64(data, newline=False).decode()}
-                if rec.partition_keys is not None or rec.otf is not None:
-                    entry["metadata"] = metadata(rec.partition_keys, rec.otf)
-                bytes_out += len(data)
-                ok += 1
-            else:
-                entry = {"recordId": rec.id, "result": rec.result}
-                summary.count(rec)
-            add(entry)
-    finally:
-        summary.results[OK] += ok
-        summary.bytes_out += bytes_out
+    before = summary.results.copy()
+    entries = []
+    encoded = 0  # base64 data and metadata; the rest of the size is counted once, after the loop
+    for rec in records:
+        if type(rec) is not Record:
+            rec = as_record(rec)
+        if rec.result == OK:
+            data = rec.value
+            if type(data) is not bytes:
+                raise TypeError(f"record {rec.id} reached the response as {type(data).__name__}, not bytes")
+            text = b2a_base64(data, newline=False).decode()
+            entry = {"recordId": rec.id, "result": OK, "data": text}
+            encoded += len(text)
+            if rec.partition_keys is not None or rec.otf is not None:
+                entry["metadata"] = metadata(rec.partition_keys, rec.otf)
+                encoded += metadata_size(rec.partition_keys, rec.otf)
+            summary.bytes_out += len(data)
+        else:
+            entry = {"recordId": rec.id, "result": rec.result}
+        summary.count(rec)
+        entries.append(entry)
+    summary.response_bytes = _size(entries, encoded, summary.results - before)
     return {"records": entries}
+
+
+def _size(entries: list[dict[str, Any]], encoded: int, results: Counter[str]) -> int:
+    """The response's size as ``json.dumps`` writes it (what Lambda's limit counts), as ``budget.entry_size`` adds.
+
+    The ids are measured joined: escaping is per character, so the joined ids escape to the sum of their escapes,
+    and ids of letters and digits only (Firehose's are digits), which need no escaping, are told apart at C speed.
+    """
+    ids = "".join(map(_record_id, entries))
+    if ids.isascii() and ids.encode("ascii").isalnum():  # str.isascii is a flag; bytes.isalnum a table lookup
+        ids_size = len(ids) + 2 * len(entries)  # each in its quotes
+    else:
+        ids_size = len(encode_basestring_ascii(ids)) - 2 + 2 * len(entries)
+    fixed = sum(ENTRY_OVERHEAD.get(result, 0) * n for result, n in results.items())
+    return response_size(len(entries), encoded + ids_size + fixed)
+
+
+_record_id = itemgetter("recordId")

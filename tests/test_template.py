@@ -14,9 +14,11 @@ import yaml
 
 from pipeline import Config
 from pipeline.config import VARIABLES
+from pipeline.logs import DIMENSIONS, METRICS
 
 ROOT = Path(__file__).resolve().parent.parent
 TEMPLATE = ROOT / "deploy" / "template.yaml"
+SERVICE_METRICS = json.loads((ROOT / "tests" / "fixtures" / "service-metrics.json").read_text("utf-8"))
 
 
 class _CloudFormationLoader(yaml.SafeLoader):
@@ -46,7 +48,14 @@ def template() -> dict[str, Any]:
 def test_cfn_lint_finds_nothing_not_even_informational(tmp_path):
     """Offline: cfn-lint validates SAM resources with its bundled schemas. A broken copy shows it really looks."""
     broken = tmp_path / "broken.yaml"
-    broken.write_text(TEMPLATE.read_text().replace("Handler: handler.lambda_handler", "Handlr: handler.lambda_handler"))
+    text = TEMPLATE.read_text().replace("Handler: handler.lambda_handler", "Handlr: handler.lambda_handler")
+    # and a reference to the stream that forgets it may not exist (ExistingStreamArn given): W1001
+    unguarded = "KinesisStreamARN: !GetAtt Stream.Arn\n"
+    text, guarded = re.subn(
+        r"KinesisStreamARN: !If \[CreateStream, !GetAtt Stream.Arn, [^\n]*\n", unguarded, text, count=1
+    )
+    assert guarded == 1
+    broken.write_text(text)
     lint = Path(sys.executable).with_name("cfn-lint")
     result = subprocess.run(
         [str(lint), "--format", "json", "--include-checks", "I", "--", str(TEMPLATE), str(broken)],
@@ -56,25 +65,49 @@ def test_cfn_lint_finds_nothing_not_even_informational(tmp_path):
     )
     findings = json.loads(result.stdout)
     assert [f for f in findings if f["Filename"] != str(broken)] == []
-    assert "E3002" in {f["Rule"]["Id"] for f in findings}, result.stdout + result.stderr
+    assert {"E3002", "W1001"} <= {f["Rule"]["Id"] for f in findings}, result.stdout + result.stderr
 
 
 def _statements(policy_holder: dict[str, Any]) -> list[dict[str, Any]]:
     return [s for policy in policy_holder.get("Policies", []) for s in policy["PolicyDocument"]["Statement"]]
 
 
+def _name(reference: Any) -> str:
+    """A reference as text: 'Stream.Arn', a !Sub text (its variables filled in), 'Cond ? this : that' for !If."""
+    if isinstance(reference, str):
+        return reference
+    assert isinstance(reference, dict), f"{reference!r} is not a reference to a resource of this template"
+    if "Fn::GetAtt" in reference:
+        return ".".join(reference["Fn::GetAtt"])
+    if "Ref" in reference:
+        return reference["Ref"]
+    if "Fn::If" in reference:
+        condition, this, that = reference["Fn::If"]
+        return f"{condition} ? {_name(this)} : {_name(that)}"
+    text = reference["Fn::Sub"]
+    if isinstance(text, list):
+        text, variables = text
+        for variable, value in variables.items():
+            text = text.replace(f"${{{variable}}}", f"{{{_name(value)}}}")
+    return text
+
+
 def _grants(role: dict[str, Any]) -> set[tuple[str, str]]:
-    """(action, resource) pairs a role allows; resources as written: 'Stream.Arn' or a !Sub text."""
+    """(action, resource) pairs a role allows; resources as written: 'Stream.Arn', a !Sub text, an !If of them."""
     grants = set()
     for statement in _statements(role["Properties"]):
         assert statement["Effect"] == "Allow"
         actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
         resources = statement["Resource"] if isinstance(statement["Resource"], list) else [statement["Resource"]]
         for resource in resources:
-            assert isinstance(resource, dict), f"{resource!r} is not a reference to a resource of this template"
-            name = ".".join(resource["Fn::GetAtt"]) if "Fn::GetAtt" in resource else resource["Fn::Sub"]
-            grants |= {(action, name) for action in actions}
+            grants |= {(action, _name(resource)) for action in actions}
     return grants
+
+
+# The stack's stream and bucket, or the ones named by the ExistingStreamArn and ExistingBucketName parameters.
+STREAM = "CreateStream ? Stream.Arn : ExistingStreamArn"
+BUCKET = "CreateBucket ? Bucket.Arn : arn:${AWS::Partition}:s3:::${ExistingBucketName}"
+IN_BUCKET = "arn:${AWS::Partition}:s3:::{CreateBucket ? Bucket : ExistingBucketName}/"
 
 
 def test_iam_names_only_this_stacks_stream_function_bucket_and_log_groups(template):
@@ -90,17 +123,17 @@ def test_iam_names_only_this_stacks_stream_function_bucket_and_log_groups(templa
     assert _grants(roles["FunctionRole"]) == {
         ("logs:CreateLogStream", "FunctionLogGroup.Arn"),
         ("logs:PutLogEvents", "FunctionLogGroup.Arn"),
-        ("kinesis:PutRecords", "Stream.Arn"),
+        ("kinesis:PutRecords", STREAM),
     }
     assert _grants(roles["DeliveryRole"]) == {
-        *((f"kinesis:{a}", "Stream.Arn") for a in ("DescribeStream", "GetShardIterator", "GetRecords", "ListShards")),
+        *((f"kinesis:{a}", STREAM) for a in ("DescribeStream", "GetShardIterator", "GetRecords", "ListShards")),
         ("lambda:InvokeFunction", "Function.Arn"),
         ("lambda:GetFunctionConfiguration", "Function.Arn"),
-        *((f"s3:{a}", "Bucket.Arn") for a in ("GetBucketLocation", "ListBucket", "ListBucketMultipartUploads")),
+        *((f"s3:{a}", BUCKET) for a in ("GetBucketLocation", "ListBucket", "ListBucketMultipartUploads")),
         *(
-            (f"s3:{a}", prefix)
+            (f"s3:{a}", IN_BUCKET + prefix)
             for a in ("AbortMultipartUpload", "GetObject", "PutObject")
-            for prefix in ("${Bucket.Arn}/${DataPrefix}*", "${Bucket.Arn}/processing-failed/*")
+            for prefix in ("${DataPrefix}*", "processing-failed/*")
         ),
         ("logs:PutLogEvents", "DeliveryLogGroup.Arn"),
     }
@@ -178,9 +211,7 @@ def test_iceberg_destination_is_a_second_stream_chosen_by_condition_with_least_p
     stream = resources["IcebergDeliveryStream"]
     assert stream["Condition"] == "ToIceberg" and stream["DependsOn"] == "IcebergDeliveryPolicy"
     iceberg = stream["Properties"]["IcebergDestinationConfiguration"]
-    assert stream["Properties"]["KinesisStreamSourceConfiguration"]["KinesisStreamARN"] == {
-        "Fn::GetAtt": ["Stream", "Arn"]
-    }
+    assert _name(stream["Properties"]["KinesisStreamSourceConfiguration"]["KinesisStreamARN"]) == STREAM
     assert iceberg["AppendOnly"] == {"Fn::If": ["IcebergAppendOnly", True, False]}
     assert conditions["IcebergAppendOnly"] == {"Fn::Equals": [{"Ref": "IcebergMode"}, "append"]}
     (table,) = iceberg["DestinationTableConfigurationList"]
@@ -208,7 +239,8 @@ def test_iceberg_destination_is_a_second_stream_chosen_by_condition_with_least_p
         arn + "table/${IcebergDatabase}/${IcebergTable}",
     ]  # this one table: no wildcards
     assert files["Action"] == ["s3:AbortMultipartUpload", "s3:GetObject", "s3:PutObject", "s3:DeleteObject"]
-    assert files["Resource"] == {"Fn::Sub": "${Bucket.Arn}/${IcebergWarehousePrefix}*"}
+    assert _name(files["Resource"]) == IN_BUCKET + "${IcebergWarehousePrefix}*"  # the new or existing bucket
+    assert _name(iceberg["S3Configuration"]["BucketARN"]) == BUCKET
     condition, statement, otherwise = lake_formation["Fn::If"]
     assert condition == "IcebergWithLakeFormation" and otherwise == {"Ref": "AWS::NoValue"}
     assert statement["Action"] == "lakeformation:GetDataAccess"
@@ -218,10 +250,9 @@ def test_iceberg_destination_is_a_second_stream_chosen_by_condition_with_least_p
 def test_delivery_stream_wiring(template):
     resources = template["Resources"]
     delivery = resources["DeliveryStream"]["Properties"]
-    assert delivery["KinesisStreamSourceConfiguration"]["KinesisStreamARN"] == {"Fn::GetAtt": ["Stream", "Arn"]}
-    assert resources["Table"]["Properties"]["KinesisStreamSpecification"]["StreamArn"] == {
-        "Fn::GetAtt": ["Stream", "Arn"]
-    }
+    assert _name(delivery["KinesisStreamSourceConfiguration"]["KinesisStreamARN"]) == STREAM
+    assert _name(resources["Table"]["Properties"]["KinesisStreamSpecification"]["StreamArn"]) == STREAM
+    assert _name(delivery["ExtendedS3DestinationConfiguration"]["BucketARN"]) == BUCKET
     s3 = delivery["ExtendedS3DestinationConfiguration"]
     assert s3["ErrorOutputPrefix"].startswith("processing-failed/")
     assert s3["Prefix"] == {"Fn::Sub": "${DataPrefix}${PartitionPrefix}"}
@@ -243,3 +274,165 @@ def test_log_groups_have_retention(template):
     assert all(g["Properties"]["RetentionInDays"] == {"Ref": "LogRetentionDays"} for g in groups)
     function = template["Resources"]["Function"]["Properties"]
     assert function["LoggingConfig"]["LogGroup"] == {"Ref": "FunctionLogGroup"}
+
+
+# --- ops (issue 13): alarms, dashboard, existing resources ---
+
+
+def _emitted(namespace: Any, name: str, dimensions: list[str]) -> str | None:
+    """Why (namespace, name, dimensions) is not a metric anything emits, or None if it is one.
+
+    The function's: in the MetricsNamespace parameter's namespace, a name of ``pipeline.logs.METRICS``, exactly
+    its dimension set. A service's: a metric and dimensions its documentation lists
+    (tests/fixtures/service-metrics.json).
+    """
+    if namespace == {"Ref": "MetricsNamespace"}:
+        if name not in METRICS:
+            return f"{name} is not a metric of the summary line"
+        if sorted(dimensions) != sorted(DIMENSIONS):
+            return f"{name} is emitted with dimensions {DIMENSIONS}, not {dimensions}"
+        return None
+    documented = SERVICE_METRICS.get(namespace)
+    if documented is None:
+        return f"{namespace} is neither MetricsNamespace nor a documented AWS namespace"
+    if name not in documented["metrics"]:
+        return f"{namespace} {name} is not in the documented list"
+    if not set(dimensions) <= set(documented["dimensions"]):
+        return f"{namespace} {name}: dimensions {dimensions} are not documented"
+    return None
+
+
+def _alarms(template: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    resources = template["Resources"]
+    return {name: r for name, r in resources.items() if r["Type"] == "AWS::CloudWatch::Alarm"}
+
+
+def test_every_alarm_watches_a_metric_the_function_or_a_service_really_emits(template):
+    alarms = _alarms(template)
+    watched = {}
+    for name, alarm in alarms.items():
+        props = alarm["Properties"]
+        dimensions = [d["Name"] for d in props["Dimensions"]]
+        metric = props["MetricName"]
+        choices = metric["Fn::If"][1:] if isinstance(metric, dict) else [metric]  # by destination: S3 or Iceberg
+        for choice in choices:
+            assert _emitted(props["Namespace"], choice, dimensions) is None, name
+        namespace = "function" if props["Namespace"] == {"Ref": "MetricsNamespace"} else props["Namespace"]
+        watched[namespace, choices[0]] = (props["Statistic"], props["ComparisonOperator"], props["Threshold"])
+    assert watched == {  # what issue 13 asks for
+        ("function", "RecordsFailed"): ("Sum", "GreaterThanThreshold", 0),
+        ("AWS/Lambda", "Errors"): ("Sum", "GreaterThanThreshold", 0),
+        ("AWS/Lambda", "Throttles"): ("Sum", "GreaterThanThreshold", 0),
+        ("AWS/Firehose", "DeliveryToS3.DataFreshness"): (
+            "Maximum",
+            "GreaterThanThreshold",
+            {"Ref": "FreshnessThresholdSeconds"},
+        ),
+        ("AWS/Firehose", "ExecuteProcessing.Success"): ("Minimum", "LessThanThreshold", 1),
+        ("AWS/Kinesis", "GetRecords.IteratorAgeMilliseconds"): (
+            "Maximum",
+            "GreaterThanThreshold",
+            {"Ref": "IteratorAgeThresholdMs"},
+        ),
+    }
+    (records_failed,) = [a for a in alarms.values() if a["Properties"]["MetricName"] == "RecordsFailed"]
+    assert records_failed["Properties"]["Period"] == 300  # any failed record in 5 minutes
+    assert records_failed["Condition"] == "MetricsOn"  # PIPELINE_METRICS_NAMESPACE=off emits none
+
+
+def test_the_checks_of_what_is_emitted_really_look():
+    assert _emitted({"Ref": "MetricsNamespace"}, "RecordsFailed", list(DIMENSIONS)) is None
+    assert _emitted({"Ref": "MetricsNamespace"}, "RecordFailures", list(DIMENSIONS))
+    assert _emitted({"Ref": "MetricsNamespace"}, "RecordsFailed", ["FunctionName"])  # another metric
+    assert _emitted("AWS/Lambda", "Errors", ["FunctionName"]) is None
+    assert _emitted("AWS/Lambda", "Error", ["FunctionName"])
+    assert _emitted("AWS/Firehose", "DeliveryToS3.DataFreshness", ["StreamName"])
+    assert _emitted("AWS/Kinessis", "GetRecords.IteratorAgeMilliseconds", ["StreamName"])
+
+
+def test_alarms_notify_the_topic_only_when_one_is_given(template):
+    assert template["Conditions"]["Notify"] == {"Fn::Not": [{"Fn::Equals": [{"Ref": "AlarmTopicArn"}, ""]}]}
+    assert template["Parameters"]["AlarmTopicArn"]["Default"] == ""
+    notify = {"Fn::If": ["Notify", [{"Ref": "AlarmTopicArn"}], {"Ref": "AWS::NoValue"}]}
+    for name, alarm in _alarms(template).items():
+        props = alarm["Properties"]
+        assert props["AlarmActions"] == props["OKActions"] == notify, name
+        assert props["TreatMissingData"] == "notBreaching", name  # no traffic is not an incident
+        assert props["AlarmDescription"], name
+
+
+def _dashboard_metrics(template: dict[str, Any]) -> list[tuple[Any, str, list[str]]]:
+    """(namespace, metric, dimension names) of every metric the dashboard graphs, with either destination."""
+    text, variables = template["Resources"]["Dashboard"]["Properties"]["DashboardBody"]["Fn::Sub"]
+    names = set(template["Parameters"]) | set(template["Resources"]) | set(variables)
+    for variable in re.findall(r"\$\{([^}]+)\}", text):
+        assert variable in names or variable.startswith("AWS::"), variable
+    text = text.replace("${MetricsNamespace}", "@MetricsNamespace")
+    bodies = [text]
+    for variable, value in variables.items():  # an !If between two names (S3 or Iceberg): a body with each
+        if isinstance(value, dict) and "Fn::If" in value and all(isinstance(v, str) for v in value["Fn::If"][1:]):
+            bodies = [b.replace(f"${{{variable}}}", choice) for b in bodies for choice in value["Fn::If"][1:]]
+    widgets = [w for b in bodies for w in json.loads(re.sub(r"\$\{[^}]+\}", "1", b))["widgets"]]  # values: any
+    graphed = []
+    for widget in widgets:
+        for metric in widget["properties"]["metrics"]:
+            namespace, name, *rest = (m for m in metric if not isinstance(m, dict))
+            namespace = {"Ref": "MetricsNamespace"} if namespace == "@MetricsNamespace" else namespace
+            graphed.append((namespace, name, rest[::2]))
+    return graphed
+
+
+def test_every_dashboard_graph_shows_a_metric_that_is_emitted(template):
+    graphed = _dashboard_metrics(template)
+    for namespace, name, dimensions in graphed:
+        assert _emitted(namespace, name, dimensions) is None, (namespace, name)
+    shown = {name for _, name, _ in graphed}
+    # records by result, re-ingested, duration, response bytes against the budget, freshness, iterator age
+    assert {"RecordsOk", "RecordsDropped", "RecordsFailed", "RecordsReingested", "DurationMs", "ResponseBytes"} <= shown
+    assert {
+        "DeliveryToS3.DataFreshness",
+        "DeliveryToIceberg.DataFreshness",
+        "GetRecords.IteratorAgeMilliseconds",
+    } <= shown
+    text = template["Resources"]["Dashboard"]["Properties"]["DashboardBody"]["Fn::Sub"][0]
+    assert '"value": ${MaxResponseBytes}' in text  # the budget line on the response-size graph
+
+
+def test_the_stack_creates_only_what_is_missing(template):
+    """Existing table, stream, bucket: each one given by a parameter is not created, and is what is used."""
+    conditions, resources, parameters = template["Conditions"], template["Resources"], template["Parameters"]
+    for resource, condition, parameter in (
+        ("Table", "CreateTable", "ExistingTableName"),
+        ("Stream", "CreateStream", "ExistingStreamArn"),
+        ("Bucket", "CreateBucket", "ExistingBucketName"),
+        ("BucketPolicy", "CreateBucket", "ExistingBucketName"),
+    ):
+        assert resources[resource]["Condition"] == condition
+        assert conditions[condition] == {"Fn::Equals": [{"Ref": parameter}, ""]}
+        assert parameters[parameter]["Default"] == ""  # a new demo stack by default
+    # every reference to them is guarded (cfn-lint's W1001, which the lint test shows it reports); the outputs
+    # name what is used, made or not
+    outputs = template["Outputs"]
+    assert _name(outputs["StreamArn"]["Value"]) == STREAM
+    assert _name(outputs["TableName"]["Value"]) == "CreateTable ? Table : ExistingTableName"
+    assert _name(outputs["BucketName"]["Value"]) == "CreateBucket ? Bucket : ExistingBucketName"
+    iterator_age = [a for a in _alarms(template).values() if a["Properties"]["Namespace"] == "AWS/Kinesis"]
+    (dimension,) = iterator_age[0]["Properties"]["Dimensions"]
+    existing_name = {"Fn::Select": [1, {"Fn::Split": ["/", {"Ref": "ExistingStreamArn"}]}]}  # arn:...:stream/NAME
+    assert dimension["Value"] == {"Fn::If": ["CreateStream", {"Ref": "Stream"}, existing_name]}
+
+
+@pytest.mark.parametrize(
+    ("parameter", "good", "bad"),
+    [
+        ("ExistingStreamArn", "arn:aws:kinesis:eu-west-1:123456789012:stream/orders-changes", "orders-changes"),
+        ("ExistingBucketName", "my-lake.example", "s3://my-lake"),
+        ("ExistingTableName", "orders", "arn:aws:dynamodb:eu-west-1:123456789012:table/orders"),
+        ("AlarmTopicArn", "arn:aws:sns:eu-west-1:123456789012:pager", "pager"),
+        ("MetricsNamespace", "off", "AWS/Lambda"),
+    ],
+)
+def test_parameters_refuse_what_cloudformation_could_not_use(template, parameter, good, bad):
+    pattern = re.compile(template["Parameters"][parameter]["AllowedPattern"])
+    assert pattern.fullmatch(good) and pattern.fullmatch("" if parameter != "MetricsNamespace" else "Orders/Pipe")
+    assert not pattern.fullmatch(bad)
