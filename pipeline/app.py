@@ -7,7 +7,7 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from .budget import within_budget
+from .budget import BudgetError, within_budget
 from .config import Config
 from .decode import decode
 from .encode import encode
@@ -18,8 +18,9 @@ from .parse import EVENT_NAMES, MSGSPEC_LOADED, parse, reads_for, resolve_parser
 from .partitions import with_partition_keys
 from .project import ColumnPresence, note_presence, project
 from .records import Stage, chain
-from .reingest import Reingester, fail_overflow, reingest, to_source
+from .reingest import Reingester, ReingestError, fail_overflow, reingest, to_source
 from .response import Summary, respond
+from .values import is_utf8, label
 
 __all__ = ["InvalidEvent", "firehose_records", "make_handler", "stages"]
 
@@ -31,7 +32,7 @@ class InvalidEvent(ValueError):
 
 
 def firehose_records(event: Any) -> list[Mapping[str, Any]]:
-    """The event's records, checked so that every one can be answered exactly once.
+    """The event's records, checked so that every one can be answered exactly once (ids are UTF-8 text).
 
     >>> firehose_records({"records": [{"recordId": "a", "data": ""}]})
     [{'recordId': 'a', 'data': ''}]
@@ -47,8 +48,10 @@ def firehose_records(event: Any) -> list[Mapping[str, Any]]:
         record_id = rec.get("recordId") if type(rec) is dict or isinstance(rec, Mapping) else None
         if type(record_id) is not str:
             raise InvalidEvent(f"records[{i}] has no recordId text, so it cannot be answered")
+        if not record_id.isascii() and not is_utf8(record_id):  # Firehose's ids are ASCII: no call for them
+            raise InvalidEvent(f"records[{i}] recordId is not UTF-8 text, so no response can carry it")
         if record_id in seen:
-            raise InvalidEvent(f"records[{i}] repeats recordId {record_id!r}; each must be answered once")
+            raise InvalidEvent(f"records[{i}] repeats recordId {label(record_id)}; each must be answered once")
         seen.add(record_id)
     return records
 
@@ -107,20 +110,19 @@ def make_handler(
 
     def lambda_handler(event: Mapping[str, Any], context: Any) -> dict[str, Any]:
         started = time.perf_counter()
-        batch = firehose_records(event)
-        target = make_target(event, context) if config.reingest else None
-        budget = within_budget(config.max_response_bytes, (r["recordId"] for r in batch))
-        overflow = reingest(target) if target is not None else fail_overflow
         summary = Summary()
+        target: Reingester | None = None
         if presence is not None:
             presence.reset()
-        try:
+        try:  # whatever ends the invocation, it logs the failure and the summary
+            batch = firehose_records(event)
+            target = make_target(event, context) if config.reingest else None
+            budget = within_budget(config.max_response_bytes, (r["recordId"] for r in batch))
+            overflow = reingest(target) if target is not None else fail_overflow
             response = respond(overflow(budget(transform(batch))), summary)
         except Exception as exc:
-            log(logging.ERROR, "invocation failed", error=f"{type(exc).__name__}: {exc}")
-            _log_summary(
-                event, context=context, batch=batch, summary=summary, target=target, started=started, config=config
-            )
+            log(logging.ERROR, "invocation failed", error=_failure(exc))
+            _log_summary(event, context=context, summary=summary, target=target, started=started, config=config)
             raise
         never_seen = presence.never_seen() if presence is not None else []
         fields = _log_summary(
@@ -149,23 +151,34 @@ def _say_fallback_once() -> None:
         log(logging.WARNING, "msgspec could not be loaded: records are parsed with the standard library")
 
 
+_OWN_ERRORS = (InvalidEvent, BudgetError, ReingestError)
+
+
+def _failure(exc: Exception) -> str:
+    """What ended the invocation, for the log: our own messages in full, others by type (they may quote data)."""
+    return f"{type(exc).__name__}: {exc}" if isinstance(exc, _OWN_ERRORS) else type(exc).__name__
+
+
 def _log_summary(
-    event: Mapping[str, Any],
+    event: Any,
     *,
     context: Any,
-    batch: list[Mapping[str, Any]],
     summary: Summary,
     target: Reingester | None,
     started: float,
     config: Config,
+    batch: list[Mapping[str, Any]] | None = None,
     never_seen: list[str] | None = None,
 ) -> dict[str, Any]:
+    if batch is None:  # the invocation failed: count what can be counted, whatever shape the event has
+        records = event.get("records") if isinstance(event, Mapping) else None
+        batch = records if type(records) is list else []
     for record_id, reason in summary.failures:
         log(logging.WARNING, "record failed", recordId=record_id, reason=reason)
     if never_seen:  # names only: a typo in PIPELINE_COLUMNS would write empty cells without a word
         log(logging.WARNING, "columns never seen", columns=never_seen)
     fields: dict[str, Any] = {
-        "invocationId": event.get("invocationId"),
+        "invocationId": event.get("invocationId") if isinstance(event, Mapping) else None,
         "requestId": getattr(context, "aws_request_id", None),
         "records": len(batch),
         "results": {k: summary.results[k] for k in ("Ok", "Dropped", "ProcessingFailed")},
@@ -189,6 +202,8 @@ def _log_summary(
             "retriedEntries": stats.retried_entries,
             "errorCodes": dict(stats.error_codes),
         }
+        if stats.not_reingested:
+            fields["reingested"]["notReingested"] = stats.not_reingested
     # --- the line as CloudWatch embedded metric format (PIPELINE_METRICS_NAMESPACE; README "Metrics") ---
     if config.metrics_namespace is not None:
         fields.update(_metrics(event, context=context, fields=fields, summary=summary, target=target, config=config))
@@ -231,8 +246,8 @@ def _metrics(
     return embedded_metrics(config.metrics_namespace or "", dimensions, values, int(time.time() * 1000))
 
 
-def _data_size(rec: Mapping[str, Any]) -> int:
-    data = rec.get("data")
+def _data_size(rec: Any) -> int:
+    data = rec.get("data") if isinstance(rec, Mapping) else None
     if type(data) is not str:
         return 0
     return len(data) * 3 // 4 - (2 if data.endswith("==") else 1 if data.endswith("=") else 0)

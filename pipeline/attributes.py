@@ -1,7 +1,9 @@
 """Typed DynamoDB attribute values (``{"S": "x"}``, ``{"N": "1"}``, ...) -> CSV cell text or JSON text.
 
 Numbers stay the exact strings DynamoDB sent (up to 38 digits, exponents kept): never a float or Decimal.
-Only the attributes a column asks for are ever converted.
+Only the attributes a column asks for are ever converted. Every value is checked against its type on the
+way, in every format (:mod:`pipeline.values`): an ``N`` that is not a number or a ``B`` that is not base64
+raises RecordError, and so does an unknown type, whose key is not quoted (it comes from the record).
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from json.encoder import encode_basestring  # the C encoder: escapes quotes and 
 from typing import Any
 
 from .records import RecordError
+from .values import check_binary, check_number, is_number
 
 __all__ = ["json_number", "to_json", "to_plain", "to_text"]
 
@@ -19,7 +22,8 @@ _JSON_NUMBER = re.compile(r"-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][-+]?[0-9]+)?
 _LENIENT_NUMBER = re.compile(r"([-+]?)([0-9]*)(?:\.([0-9]*))?((?:[eE][-+]?[0-9]+)?)").fullmatch
 
 
-_NOT_TYPED = "attribute is not a typed DynamoDB value"
+_NOT_TYPED = "value is not a typed DynamoDB value"
+_UNKNOWN = "unknown DynamoDB type"  # the type key itself is never quoted: it comes from the record
 
 
 def _one(value: Any) -> tuple[str, Any]:
@@ -31,7 +35,7 @@ def _one(value: Any) -> tuple[str, Any]:
 
 def _strings(kind: str, items: Any) -> list[str]:
     if type(items) is not list or not all(type(s) is str for s in items):
-        raise RecordError(f"{kind} attribute is not a list of strings")
+        raise RecordError(f"{kind} value is not a list of strings")
     return items
 
 
@@ -44,12 +48,13 @@ def json_number(text: Any) -> str:
     ('0.5', '7.50', '5', '-0')
     """
     if type(text) is not str:
-        raise RecordError("N attribute is not a string")
+        raise RecordError("N value is not a string")
     if _JSON_NUMBER(text):
         return text
-    match = _LENIENT_NUMBER(text)  # forms DynamoDB may accept but JSON does not: '+1', '.5', '5.', '007'
-    if not match or not (match[2] or match[3]):
-        raise RecordError("N attribute is not a number")
+    # forms DynamoDB may accept but JSON does not: '+1', '.5', '5.', '007'
+    match = _LENIENT_NUMBER(text) if is_number(text) else None
+    if match is None:
+        raise RecordError("N value is not a number")
     sign, whole, fraction, exponent = match.groups()
     whole = whole.lstrip("0") or "0"
     return f"{'-' if sign == '-' else ''}{whole}{'.' + fraction if fraction else ''}{exponent}"
@@ -64,29 +69,31 @@ def to_json(value: Any) -> str:
     kind, v = _one(value)
     if kind in ("S", "B"):
         if type(v) is not str:
-            raise RecordError(f"{kind} attribute is not a string")
-        return encode_basestring(v)
+            raise RecordError(f"{kind} value is not a string")
+        return encode_basestring(v if kind == "S" else check_binary(v))
     if kind == "N":
         return json_number(v)
     if kind == "BOOL":
         if type(v) is not bool:
-            raise RecordError("BOOL attribute is not true or false")
+            raise RecordError("BOOL value is not true or false")
         return "true" if v else "false"
     if kind == "NULL":
         return "null"
-    if kind in ("SS", "BS"):
+    if kind == "SS":
         return f"[{','.join(map(encode_basestring, _strings(kind, v)))}]"
+    if kind == "BS":
+        return f"[{','.join([encode_basestring(check_binary(b)) for b in _strings(kind, v)])}]"
     if kind == "NS":
         return f"[{','.join(map(json_number, _strings(kind, v)))}]"
     if kind == "L":
         if type(v) is not list:
-            raise RecordError("L attribute is not a list")
+            raise RecordError("L value is not a list")
         return f"[{','.join(map(to_json, v))}]"
     if kind == "M":
         if type(v) is not dict:
-            raise RecordError("M attribute is not an object")
+            raise RecordError("M value is not an object")
         return "{" + ",".join(f"{encode_basestring(k)}:{to_json(x)}" for k, x in v.items()) + "}"
-    raise RecordError(f"unknown DynamoDB type {kind[:8]!r}")
+    raise RecordError(_UNKNOWN)
 
 
 def to_plain(value: Any, raw: Any) -> Any:
@@ -100,35 +107,37 @@ def to_plain(value: Any, raw: Any) -> Any:
     kind, v = _one(value)
     if kind in ("S", "B"):
         if type(v) is not str:
-            raise RecordError(f"{kind} attribute is not a string")
-        return v
+            raise RecordError(f"{kind} value is not a string")
+        return v if kind == "S" else check_binary(v)
     if kind == "N":
         return raw(json_number(v))
     if kind == "BOOL":
         if type(v) is not bool:
-            raise RecordError("BOOL attribute is not true or false")
+            raise RecordError("BOOL value is not true or false")
         return v
     if kind == "NULL":
         return None
-    if kind in ("SS", "BS"):
+    if kind == "SS":
         return _strings(kind, v)
+    if kind == "BS":
+        return [check_binary(b) for b in _strings(kind, v)]
     if kind == "NS":
         return [raw(json_number(n)) for n in _strings(kind, v)]
     if kind == "L":
         if type(v) is not list:
-            raise RecordError("L attribute is not a list")
+            raise RecordError("L value is not a list")
         return [to_plain(x, raw) for x in v]
     if kind == "M":
         if type(v) is not dict:
-            raise RecordError("M attribute is not an object")
+            raise RecordError("M value is not an object")
         return {k: to_plain(x, raw) for k, x in v.items()}
-    raise RecordError(f"unknown DynamoDB type {kind[:8]!r}")
+    raise RecordError(_UNKNOWN)
 
 
 def to_text(value: Mapping[str, Any] | None, null: str = "") -> str:
     """The text of one CSV/TSV cell: S, N and B as sent, BOOL true/false, NULL and missing as *null*.
 
-    Sets, lists and maps become compact JSON text.
+    Sets, lists and maps become compact JSON text. N must be a number and B base64, else RecordError.
 
     >>> [to_text(v, r"\\N") for v in ({"S": "Zürich"}, {"N": "-1.0E-130"}, {"BOOL": False}, {"NULL": True}, None)]
     ['Zürich', '-1.0E-130', 'false', '\\\\N', '\\\\N']
@@ -140,18 +149,19 @@ def to_text(value: Mapping[str, Any] | None, null: str = "") -> str:
     if type(value) is not dict or len(value) != 1:  # _one, inlined: this runs for every cell
         raise RecordError(_NOT_TYPED)
     text = value.get("S")  # fast path first: most cells are strings or numbers, written as sent
-    if text is None:
-        text = value.get("N")
     if type(text) is str:
         return text
+    text = value.get("N")
+    if type(text) is str:  # check_number's fast path inlined: plain digits and decimals, the usual numbers
+        return text if text.isascii() and text.replace(".", "", 1).isdigit() else check_number(text)
     ((kind, v),) = value.items()
     if kind in ("S", "N", "B"):
         if type(v) is not str:
-            raise RecordError(f"{kind} attribute is not a string")
-        return v
+            raise RecordError(f"{kind} value is not a string")
+        return check_binary(v)  # S and N strings were returned above
     if kind == "BOOL":
         if type(v) is not bool:
-            raise RecordError("BOOL attribute is not true or false")
+            raise RecordError("BOOL value is not true or false")
         return "true" if v else "false"
     if kind == "NULL":
         return null

@@ -1,8 +1,12 @@
 """Stage 6: keep the serialised response within the budget (Lambda's 6 MB response limit by default).
 
-Sizes are exact upper bounds of what ``json.dumps`` writes for the response (default separators and
-``ensure_ascii``, the largest of the usual settings): every entry, the separators between them, the
-``{"records": [...]}`` around them and any metadata (partition keys, Iceberg ``otfMetadata``). The stage
+Sizes are counted the way the Lambda Python runtime serialises the response (``awslambdaric``'s
+``lambda_runtime_marshaller``, default separators): on python3.12 with ``ensure_ascii=False`` and encoded as
+UTF-8, on the other runtimes with non-ASCII characters escaped. The escaped form is never the shorter one
+(``\\u00e9`` is 6 bytes where UTF-8 takes 2, an escaped astral character 12 where UTF-8 takes 4), so its
+length, which is what is counted, bounds both: every entry, the separators between them, the
+``{"records": [...]}`` around them and any metadata (partition keys, Iceberg ``otfMetadata``). (Every string
+in the response is UTF-8 text: the stages before this one see to that, see :mod:`pipeline.values`.) The stage
 fills the response greedily in input order, but first keeps room for every record's entry: a ``Dropped`` or
 ``ProcessingFailed`` entry takes room too. An ``Ok`` record that does not fit becomes ``Dropped`` with reason
 ``OVER_BUDGET`` (the re-ingestion stage sends its original bytes back to the source); one whose output could
@@ -66,12 +70,14 @@ def entry_size(
     keys: Mapping[str, str] | None = None,
     otf: Mapping[str, str] | None = None,
 ) -> int:
-    """Characters ``json.dumps`` writes for one response entry (``data_size``: bytes before base64).
+    """Bytes the Lambda runtime writes for one response entry, at most (``data_size``: bytes before base64).
 
     *keys* are the partition keys, *otf* the Iceberg ``otfMetadata``; either makes the entry's ``metadata``.
 
     >>> entry = {"recordId": "r-é", "result": "Ok", "data": "YWJj", "metadata": {"partitionKeys": {"d": "ü"}}}
-    >>> entry_size("r-é", "Ok", 3, {"d": "ü"}) == len(json.dumps(entry))
+    >>> entry_size("r-é", "Ok", 3, {"d": "ü"}) == len(json.dumps(entry))  # escaped (python3.11, 3.13 ...)
+    True
+    >>> entry_size("r-é", "Ok", 3, {"d": "ü"}) >= len(json.dumps(entry, ensure_ascii=False).encode())  # 3.12
     True
     >>> otf = {"destinationDatabaseName": "db", "destinationTableName": "t", "operation": "delete"}
     >>> entry_size("r-é", "Ok", 3, None, otf) == len(json.dumps({**entry, "metadata": {"otfMetadata": otf}}))

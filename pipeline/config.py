@@ -18,6 +18,7 @@ from .logs import DEFAULT_NAMESPACE, check_namespace
 from .parse import EVENT_NAMES
 from .partitions import PartitionKey, parse_partition_keys
 from .project import IMAGES
+from .values import is_utf8
 
 __all__ = ["VARIABLES", "Config", "ConfigError"]
 
@@ -112,6 +113,10 @@ class Config(NamedTuple):  # a NamedTuple, not a dataclass: dataclasses imports 
         Traceback (most recent call last):
         pipeline.config.ConfigError: PIPELINE_FORMAT='xml': not one of csv, tsv, jsonl, iceberg
         """
+
+        for name in VARIABLES:  # names and null text reach the output and the response: UTF-8 text only
+            if name in env and not is_utf8(env[name]):
+                raise ConfigError(f"{name}={env[name]!r}: not UTF-8 text (the environment held bytes that are not)")
 
         def get(name: str) -> str:
             return env.get(name, VARIABLES[name][0]).strip()

@@ -6,6 +6,10 @@
 * ``jsonl``: one compact JSON object per change (numbers with every digit, sets and lists as arrays).
 * ``iceberg``: for Firehose's Iceberg destination, one JSON object per record with every column typed as its
   Iceberg type needs (see :mod:`pipeline.iceberg`); the routing ``otfMetadata`` comes from its own stage.
+
+A value that breaks a rule (an ``N`` that is not a number, a ``B`` that is not base64, text that is not
+UTF-8, an unknown type) fails its record with a reason naming the column, never quoting the value. The
+happy path pays nothing for the naming: the culprit is looked for only after a row has failed.
 """
 
 from __future__ import annotations
@@ -16,7 +20,8 @@ from typing import Any
 
 from .attributes import to_json, to_plain, to_text
 from .iceberg import iceberg_lines
-from .records import Stage, per_record
+from .records import RecordError, Stage, per_record
+from .values import is_utf8, label
 
 try:  # msgspec writes JSON Lines byte for byte as json_line does, faster; without it, json_line runs
     from msgspec import Raw
@@ -31,10 +36,6 @@ FORMATS = ("csv", "tsv", "jsonl", "iceberg")
 _TSV_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
 
 
-def _stdlib_json_lines(rows: tuple[Row, ...]) -> bytes:
-    return "".join(map(json_line, rows)).encode()
-
-
 def _json_lines() -> Callable[[tuple[Row, ...]], bytes]:
     """JSON Lines with msgspec's encoder: the same bytes and reasons as :func:`json_line`, numbers verbatim.
 
@@ -46,10 +47,13 @@ def _json_lines() -> Callable[[tuple[Row, ...]], bytes]:
 
     def lines(rows: tuple[Row, ...]) -> bytes:
         # every row checked first, as json_line does before the text is encoded: a bad value's reason wins
-        plain = [{name: None if v is None else to_plain(v, Raw) for name, v in row.items()} for row in rows]
-        if len(plain) == 1:
-            return encode(plain[0]) + b"\n"
-        return b"\n".join(map(encode, plain)) + b"\n"
+        try:
+            plain = [{name: None if v is None else to_plain(v, Raw) for name, v in row.items()} for row in rows]
+            if len(plain) == 1:
+                return encode(plain[0]) + b"\n"
+            return b"\n".join(map(encode, plain)) + b"\n"
+        except (RecordError, UnicodeEncodeError) as exc:  # rare: name the column at fault, as json_line's path does
+            raise _culprit(rows, _json_value, exc) from None
 
     return lines
 
@@ -111,11 +115,41 @@ def _texts(row: Row, null: str) -> list[str]:
     ]
 
 
+def _culprit(rows: tuple[Row, ...], convert: Callable[[Any], str], exc: Exception) -> Exception:
+    """The error for a row that failed to encode, naming the column at fault (names are config or keys)."""
+    for row in rows:
+        for name, value in row.items():
+            try:
+                text = convert(value)
+            except RecordError as error:
+                return RecordError(f"column {label(str(name))}: {error}")
+            if not is_utf8(text) or not is_utf8(str(name)):
+                return RecordError(f"column {label(str(name))} is not UTF-8 text")
+    return exc
+
+
+def _json_value(value: Any) -> str:
+    return "null" if value is None else to_json(value)
+
+
+def _stdlib_json_lines(rows: tuple[Row, ...]) -> bytes:
+    try:
+        return "".join(map(json_line, rows)).encode()
+    except (RecordError, UnicodeEncodeError) as exc:
+        raise _culprit(rows, _json_value, exc) from None
+
+
 def _csv_lines(null: str) -> Callable[[tuple[Row, ...]], bytes]:
+    def cell(value: Any) -> str:
+        return to_text(value, null)
+
     def lines(rows: tuple[Row, ...]) -> bytes:
-        if len(rows) == 1:
-            return csv_line(_texts(rows[0], null)).encode()
-        return "".join([csv_line(_texts(row, null)) for row in rows]).encode()
+        try:
+            if len(rows) == 1:
+                return csv_line(_texts(rows[0], null)).encode()
+            return "".join([csv_line(_texts(row, null)) for row in rows]).encode()
+        except (RecordError, UnicodeEncodeError) as exc:  # rare: name the column at fault
+            raise _culprit(rows, cell, exc) from None
 
     return lines
 
@@ -131,7 +165,16 @@ def _tsv_lines(null: str) -> Callable[[tuple[Row, ...]], bytes]:
         def row_text(row: Row) -> str:
             return "\t".join([_tsv_cell(v, null) for v in row.values()]) + "\n"
 
-    return lambda rows: "".join([row_text(row) for row in rows]).encode()
+    def cell(value: Any) -> str:
+        return to_text(value, null)
+
+    def lines(rows: tuple[Row, ...]) -> bytes:
+        try:
+            return "".join([row_text(row) for row in rows]).encode()
+        except (RecordError, UnicodeEncodeError) as exc:  # rare: name the column at fault
+            raise _culprit(rows, cell, exc) from None
+
+    return lines
 
 
 def _tsv_cell(value: Any, null: str) -> str:

@@ -4,6 +4,10 @@ A key spec is ``name=column-spec``, optionally ending in ``|strftime`` to format
 field, an ISO 8601 string attribute, or an epoch number attribute in s, ms or µs), e.g.
 ``day=@approximateCreationDateTime|%Y-%m-%d``. Times are formatted in UTC (a time without an offset is taken
 as UTC), so one moment always lands in one partition.
+
+One rule for every key, whatever its value comes from (an ``@``-field, an attribute, a formatted time): the
+value must be non-empty UTF-8 text (:func:`pipeline.values.check_partition_value`), else the record is
+``ProcessingFailed``; a format that can only give empty text is refused when the key is parsed.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ from .columns import parse_column, split_specs
 from .fields import TIMES, epoch_millis
 from .project import pick_image
 from .records import Record, RecordError, Stage, Step, fused
+from .values import always_empty, check_partition_value, is_number, is_utf8, label
 
 __all__ = ["STRFTIME_CODES", "PartitionKey", "check_strftime", "parse_partition_keys", "with_partition_keys"]
 
@@ -64,6 +69,8 @@ class PartitionKey:
         if len(parts) != 2 or not parts[0] or not parts[1]:
             raise ValueError(f"partition key {text!r} is not name=spec")
         name, spec = parts
+        if not is_utf8(text):
+            raise ValueError(f"partition key {label(name)} is not UTF-8 text")
         pieces = split_specs(spec, "|")
         if len(pieces) > 2 or not pieces[0]:
             raise ValueError(f"partition key {text!r} is not name=spec or name=spec|format")
@@ -75,6 +82,8 @@ class PartitionKey:
                 check_strftime(self.fmt)
             except ValueError as exc:
                 raise ValueError(f"partition key {text!r}: {exc}") from None
+            if always_empty(self.fmt):  # portable codes can still give nothing (%p in some locales)
+                raise ValueError(f"partition key {text!r}: {self.fmt!r} gives empty text for every time")
         # An @-time formatted by strftime is taken as epoch milliseconds, not as the ISO text of its column.
         self.millis = TIMES.get(self.column.spec[1:]) if self.fmt and self.column.spec.startswith("@") else None
 
@@ -83,16 +92,21 @@ class PartitionKey:
         return f"PartitionKey('{self.name}={self.column.spec}{fmt}')"
 
     def value(self, change: Mapping[str, Any], image: Mapping[str, Any], rec: Record) -> str:
-        """This key's value for one change; RecordError if it has none."""
+        """This key's value for one change: non-empty UTF-8 text, else RecordError naming the key."""
         if self.millis is not None:
-            return _from_millis(self.millis(change, rec), self.name).strftime(self.fmt)
-        typed = self.column.get(change, image, rec)
-        if typed is None or "NULL" in typed:
-            raise RecordError(f"partition key {self.name!r} has no value")
-        text = to_text(typed) if self.fmt is None else _moment(typed, self.name).strftime(self.fmt)
-        if not text:
-            raise RecordError(f"partition key {self.name!r} is empty")
-        return text
+            text = _from_millis(self.millis(change, rec), self.name).strftime(self.fmt)
+        else:
+            typed = self.column.get(change, image, rec)
+            if typed is None or "NULL" in typed:
+                raise RecordError(f"partition key {self.name!r} has no value")
+            if self.fmt is not None:
+                text = _moment(typed, self.name).strftime(self.fmt)
+            else:
+                try:
+                    text = to_text(typed)
+                except RecordError as exc:
+                    raise RecordError(f"partition key {self.name!r}: {exc}") from None
+        return check_partition_value(text, self.name)
 
 
 def _moment(typed: Typed, name: str) -> datetime:
@@ -103,10 +117,9 @@ def _moment(typed: Typed, name: str) -> datetime:
             raise RecordError(f"partition key {name!r}: not an ISO 8601 time") from None
         return moment.astimezone(UTC) if moment.tzinfo else moment.replace(tzinfo=UTC)  # partitions are in UTC
     if "N" in typed and type(typed["N"]) is str:
-        try:
-            number = float(typed["N"])
-        except ValueError:
-            raise RecordError(f"partition key {name!r}: not a number") from None
+        if not is_number(typed["N"]):  # float() would take 'NaN', ' 1 ' and '1_000'
+            raise RecordError(f"partition key {name!r}: N value is not a number")
+        number = float(typed["N"])
         return _from_millis(epoch_millis(number, f"partition key {name!r}"), name)
     raise RecordError(f"partition key {name!r}: not a time (S or N)")
 

@@ -7,8 +7,13 @@
   and by the time the Lambda has left. If some still fail, :class:`ReingestError` is raised: the invocation
   fails, Firehose retries the whole batch, and nothing is lost. The price is at-least-once delivery: a
   retried batch may re-ingest a record that an earlier attempt already sent back.
+* Re-ingestion never runs past the Lambda's remaining time minus a margin: before every call the time left
+  is read, and the call's connect and read timeouts and botocore's own attempts are cut to fit in it
+  (:func:`call_limits`); when too little is left, :class:`ReingestError` says what was and was not
+  re-ingested, so that the invocation ends with its summary logged instead of being killed by a timeout.
 
-boto3 is imported only when a record is actually re-ingested, and its clients are made once per container.
+boto3 is imported only when a record is actually re-ingested; its clients are made once per container and
+per call limits (one client while time is plentiful, a tighter one near the end).
 """
 
 from __future__ import annotations
@@ -20,14 +25,18 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any, NamedTuple
 
 from .records import DROPPED, OVER_BUDGET, Record, Stage, as_record
+from .values import is_utf8
 
 __all__ = [
     "FIREHOSE",
     "KINESIS",
+    "CallLimits",
     "Limits",
     "ReingestError",
     "ReingestStats",
     "Reingester",
+    "call_limits",
+    "client_for",
     "fail_overflow",
     "reingest",
     "to_source",
@@ -74,10 +83,11 @@ class ReingestError(RuntimeError):
 class ReingestStats:
     """What re-ingestion did in one invocation (for the summary log line)."""
 
-    __slots__ = ("attempts", "bytes", "calls", "error_codes", "records", "retried_entries")
+    __slots__ = ("attempts", "bytes", "calls", "error_codes", "not_reingested", "records", "retried_entries")
 
     def __init__(self) -> None:
         self.records = self.bytes = self.calls = self.attempts = self.retried_entries = 0
+        self.not_reingested = 0  # records given up on when the invocation fails
         self.error_codes: Counter[str] = Counter()
 
     def __repr__(self) -> str:
@@ -85,26 +95,71 @@ class ReingestStats:
         return f"ReingestStats({counts})"
 
 
-_CLIENTS: dict[tuple[str, str, str | None], Any] = {}
+class CallLimits(NamedTuple):
+    """What one call may take: botocore's attempts and each attempt's connect and read timeouts (seconds)."""
+
+    attempts: int
+    connect: float
+    read: float
 
 
-def client_for(service: str, region: str) -> Any:
-    """A boto3 client made once per container (standard retries, explicit timeouts, AWS_ENDPOINT_URL)."""
+DEFAULT_LIMITS = CallLimits(attempts=3, connect=3.0, read=10.0)
+#: The most botocore's standard retry mode sleeps before attempts 2 and 3: ``rand * min(2**(i-1), 20)`` s
+#: for throttling (``botocore.retries.standard.ExponentialBackoff``), raised by up to 5 s more when the
+#: reply carries ``x-amz-retry-after``. Indexed by the number of attempts.
+_WORST_BACKOFF = (0.0, 0.0, 6.0, 13.0)
+#: Less time than this left for a call (after the margin): no call is started.
+MIN_CALL_SECONDS = 0.5
+_STEP = 0.25  # timeouts are rounded down to quarter seconds, so that few distinct clients are ever made
+
+
+def call_limits(left: float) -> CallLimits:
+    """Limits for a call that must be over within *left* seconds, however the endpoint behaves.
+
+    All three of botocore's attempts while there is room for them at the full timeouts; then two; then one
+    attempt sharing what is left (a quarter to connect, the rest to read), and our own loop retries if time
+    remains. ``attempts * (connect + read)`` plus botocore's worst backoff is at most *left*.
+
+    >>> call_limits(300), call_limits(2)
+    (CallLimits(attempts=3, connect=3.0, read=10.0), CallLimits(attempts=1, connect=0.5, read=1.5))
+    """
+    full = DEFAULT_LIMITS.connect + DEFAULT_LIMITS.read
+    for attempts in (3, 2):
+        if attempts * full + _WORST_BACKOFF[attempts] <= left:
+            return DEFAULT_LIMITS._replace(attempts=attempts)
+    connect = max(_STEP, min(DEFAULT_LIMITS.connect, _down(left / 4)))
+    return CallLimits(1, connect, max(_STEP, min(DEFAULT_LIMITS.read, _down(left - connect))))
+
+
+def _down(seconds: float) -> float:
+    return int(seconds / _STEP) * _STEP
+
+
+_CLIENTS: dict[tuple[str, str, str | None, CallLimits], Any] = {}
+_MAX_CLIENTS = 8
+
+
+def client_for(service: str, region: str, limits: CallLimits = DEFAULT_LIMITS) -> Any:
+    """A boto3 client made once per container and *limits* (standard retries, AWS_ENDPOINT_URL honoured)."""
     import os
 
-    key = (service, region, os.environ.get("AWS_ENDPOINT_URL"))
-    if key not in _CLIENTS:
+    key = (service, region, os.environ.get("AWS_ENDPOINT_URL"), limits)
+    client = _CLIENTS.get(key)
+    if client is None:
         import boto3
         from botocore.config import Config
 
         config = Config(
-            retries={"mode": "standard", "max_attempts": 3},
-            connect_timeout=3,
-            read_timeout=10,
+            retries={"mode": "standard", "total_max_attempts": limits.attempts},
+            connect_timeout=limits.connect,
+            read_timeout=limits.read,
             tcp_keepalive=True,
         )
-        _CLIENTS[key] = boto3.session.Session().client(service, region_name=region, config=config)
-    return _CLIENTS[key]
+        if len(_CLIENTS) >= _MAX_CLIENTS:  # near-deadline clients come and go; keep the cache small
+            del _CLIENTS[next(iter(_CLIENTS))]
+        # a session of its own, as before: credentials are read when the client is made, not once per process
+        client = _CLIENTS[key] = boto3.session.Session().client(service, region_name=region, config=config)
+    return client
 
 
 def _uniform() -> float:
@@ -165,6 +220,8 @@ class Reingester:
             key = _partition_key(rec)
             if key is None:
                 return "record has no Kinesis partition key to re-ingest with"
+            if not is_utf8(key):
+                return "the record's Kinesis partition key is not UTF-8 text"
             entry["PartitionKey"] = key
             size += len(key.encode())
         if size > limits.record_bytes:
@@ -176,15 +233,19 @@ class Reingester:
         return None
 
     def flush(self) -> None:
-        """Send what is queued; raise ReingestError if entries still fail after every attempt."""
+        """Send what is queued; raise ReingestError if entries still fail after every attempt or time runs out."""
         entries, self._pending, self._pending_bytes = self._pending, [], 0
         if entries:
             self._put(entries)
-            self.stats.records += len(entries)
-            self.stats.bytes += sum(len(e["Data"]) for e in entries)
 
-    def _call(self, entries: list[dict[str, Any]]) -> list[str | None]:
-        client = self._client or client_for(self.limits.service, self.region)
+    def _seconds_left(self) -> float | None:
+        """Seconds the next call may take (the Lambda's remaining time minus the margin); None: no clock."""
+        if self.remaining_ms is None:
+            return None
+        return (self.remaining_ms() - self.margin_ms) / 1000
+
+    def _call(self, entries: list[dict[str, Any]], limits: CallLimits) -> list[str | None]:
+        client = self._client or client_for(self.limits.service, self.region, limits)
         self.stats.calls += 1
         if self.limits.service == "kinesis":
             reply = client.put_records(StreamARN=self.arn, Records=entries)
@@ -192,22 +253,45 @@ class Reingester:
         reply = client.put_record_batch(DeliveryStreamName=self.stream, Records=entries)
         return [r.get("ErrorCode") for r in reply["RequestResponses"]]
 
+    def _delivered(self, entries: list[dict[str, Any]]) -> None:
+        self.stats.records += len(entries)
+        self.stats.bytes += sum(len(e["Data"]) for e in entries)
+
+    def _give_up(self, todo: list[dict[str, Any]], why: str) -> ReingestError:
+        """The error ending the invocation: why, what was re-ingested and what was not."""
+        missing = len(todo) + len(self._pending)
+        self.stats.not_reingested += missing
+        return ReingestError(
+            f"{why}; {self.stats.records} records re-ingested into {self._where()} in {self.stats.calls} calls, "
+            f"{missing} records not re-ingested (nor any overflow after them in this invocation); the invocation "
+            "fails so that Firehose retries the batch"
+        )
+
+    def _where(self) -> str:
+        return f"{self.limits.service} {self.stream}"
+
     def _put(self, entries: list[dict[str, Any]]) -> None:
         todo, codes = entries, Counter[str]()
         for attempt in range(1, self.max_attempts + 1):
+            left = self._seconds_left()  # checked before every call, the first one too
+            if left is not None and left < MIN_CALL_SECONDS:
+                raise self._give_up(
+                    todo,
+                    f"out of time for re-ingestion ({max(left, 0):.1f} s left beyond the {self.margin_ms} ms margin)",
+                )
             self.stats.attempts += 1
             try:
-                results = self._call(todo)
+                results = self._call(todo, DEFAULT_LIMITS if left is None else call_limits(left))
             except Exception as exc:
                 code = _error_code(exc)
                 if code not in _RETRYABLE and code != "connection":
-                    raise ReingestError(
-                        f"re-ingesting {len(todo)} records into {self.limits.service} {self.stream} failed "
-                        f"with {code}; the invocation fails so that Firehose retries the batch"
+                    raise self._give_up(
+                        todo, f"re-ingesting {len(todo)} records into {self._where()} failed with {code}"
                     ) from exc
                 results = [code] * len(todo)
             codes = Counter(code for code in results if code)
             self.stats.error_codes.update(codes)
+            self._delivered([entry for entry, code in zip(todo, results, strict=True) if not code])
             todo = [entry for entry, code in zip(todo, results, strict=True) if code]
             if not todo:
                 return
@@ -215,13 +299,15 @@ class Reingester:
             if attempt == self.max_attempts:
                 break
             delay = self.jitter() * min(self.backoff_cap, self.backoff_base * 2 ** (attempt - 1))
-            if self.remaining_ms is not None and self.remaining_ms() - delay * 1000 < self.margin_ms:
-                break
+            left = self._seconds_left()
+            if left is not None and left - delay < MIN_CALL_SECONDS:
+                why = f"out of time for re-ingestion after {attempt} attempts (error codes: {dict(codes)})"
+                raise self._give_up(todo, why)
             self.sleep(delay)
-        raise ReingestError(
-            f"{len(todo)} of {len(entries)} records could not be re-ingested into {self.limits.service} "
-            f"{self.stream} after {attempt} attempts (error codes: {dict(codes)}); the invocation fails so "
-            "that Firehose retries the batch"
+        raise self._give_up(
+            todo,
+            f"{len(todo)} of {len(entries)} records could not be re-ingested into {self._where()} after {attempt} "
+            f"attempts (error codes: {dict(codes)})",
         )
 
 

@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 from pipeline import BudgetError, Config, make_handler
 from pipeline.budget import response_floor
 from pipeline.local.context import LocalContext
-from pipeline.local.contract import contract_problems
+from pipeline.local.contract import contract_problems, runtime_size
 from pipeline.local.memory import MemoryStreams
 from pipeline.reingest import to_source
 
@@ -258,7 +258,7 @@ def test_budget_holds_and_every_dropped_record_is_reingested(items, share, fmt, 
             run(event, LocalContext())
         return
     response = run(event, LocalContext())
-    assert len(json.dumps(response)) <= budget
+    assert runtime_size(response) <= budget  # as the Lambda runtime serialises it
     assert contract_problems(event, response, budget) == []
     dropped = [i for i, e in enumerate(response["records"]) if e["result"] == "Dropped"]
     put = [item for stream in streams.put.values() for item in stream]
@@ -266,3 +266,82 @@ def test_budget_holds_and_every_dropped_record_is_reingested(items, share, fmt, 
     if kinesis:
         assert [key for _, key in put] == [f"pk-{i}" for i in dropped]  # with their partition keys
     event_kind("re-ingested" if dropped else "all fitted")
+
+
+# Hostile strings: lone surrogates (json.loads accepts them in escapes; the Firehose event may carry them in its
+# metadata), empty text, controls and astral characters, in attribute names and values, table names, Kinesis
+# partition keys, and so in partition-key values and re-ingestion keys.
+hostile = st.one_of(
+    st.sampled_from(["x", "Zürich", "東京"]),  # mostly ordinary text, so that records get through to the budget
+    st.sampled_from(["y", "São Paulo"]),
+    st.text(st.characters(), max_size=6),
+    st.text(st.characters(categories=["Cs"]) | st.sampled_from('aé🦊\x00\n,"'), max_size=6),
+    st.sampled_from(["", "\ud800", "t\udfff", "\udcff", "🦊", "\x7f", "\u2028"]),
+)
+hostile_scalar = st.one_of(
+    st.text(max_size=30).map(lambda s: {"S": s}),
+    hostile.map(lambda s: {"S": s}),
+    st.sampled_from(["1", "-2.5E+3", "NaN", "", "1,2\n", "\ud800"]).map(lambda n: {"N": n}),
+    st.sampled_from(["", "YQ==", "not base64!", "\udcff"]).map(lambda b: {"B": b}),
+    st.dictionaries(hostile, st.just({"S": "x"}), max_size=2).map(lambda m: {"M": m}),
+    st.sampled_from([{"SECRET-M": "1"}, {"NULL": True}, {"BOOL": False}]),
+)
+hostile_configs = st.fixed_dictionaries(
+    {
+        "PIPELINE_COLUMNS": st.sampled_from(["a,b", "@tableName,a", "@partitionKey,b"]),
+        "PIPELINE_FORMAT": st.sampled_from(["csv", "tsv", "jsonl"]),
+        "PIPELINE_PARTITION_KEYS": st.sampled_from(
+            ["", "t=@tableName", "v=a", "k=@partitionKey", "t=@tableName,v=b,d=@approximateCreationDateTime|%Y"]
+        ),
+    }
+)
+
+
+@st.composite
+def hostile_events(draw):
+    changes = []
+    for i in range(draw(st.integers(1, 8))):
+        new = draw(st.dictionaries(st.sampled_from(["a", "b"]) | hostile, hostile_scalar, max_size=3))
+        c = change("INSERT", new, key=f"k{i}")
+        c["tableName"] = draw(hostile)
+        changes.append(c)
+    event = firehose_event([json.dumps(c).encode() for c in changes])  # ensure_ascii: surrogates as escapes
+    for rec in event["records"]:
+        rec["kinesisRecordMetadata"]["partitionKey"] = draw(
+            hostile | st.just(rec["kinesisRecordMetadata"]["partitionKey"])
+        )
+    return event
+
+
+@given(hostile_events(), hostile_configs, st.sampled_from([None, json.loads]), st.floats(0, 1.1))
+def test_every_response_can_be_sent_by_the_runtime_and_stays_in_budget(event, env, loads, share):
+    """Whatever the strings, the response serialises the runtime's way (UTF-8 encodable) within the budget."""
+    if env["PIPELINE_FORMAT"] == "jsonl" and share > 0.5:
+        env["PIPELINE_COLUMNS"] = ""  # the whole image: hostile attribute names become output keys
+    floor, _ = response_floor(r["recordId"] for r in event["records"])
+    unlimited = runtime_size(
+        make_handler(Config.from_env({**env, "PIPELINE_REINGEST": "off"}), loads=loads)(event, LocalContext())
+    )
+    budget = max(1024, floor + int(share * (unlimited - floor)))
+    streams = MemoryStreams()
+    config = Config.from_env({**env, "PIPELINE_MAX_RESPONSE_BYTES": str(budget)})
+    run = make_handler(config, loads=loads, reingester=lambda e, c: to_source(e, c, client=streams))
+    if floor > budget:
+        with pytest.raises(BudgetError):
+            run(event, LocalContext())
+        return
+    response = run(event, LocalContext())
+    json.dumps(response, ensure_ascii=False).encode("utf-8")  # the python3.12 runtime's serialisation
+    assert runtime_size(response) <= budget
+    assert contract_problems(event, response, budget) == []
+    for entry in response["records"]:
+        keys = entry.get("metadata", {}).get("partitionKeys", {})
+        assert all(value and type(value) is str for value in keys.values())  # never empty
+    for stream in streams.put.values():
+        for _data, key in stream:
+            key.encode("utf-8")  # re-ingested with a key Kinesis can take
+    event_kind(" ".join(sorted(set(results_of(response)))))
+
+
+def results_of(response):
+    return [e["result"] for e in response["records"]]

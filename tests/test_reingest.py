@@ -15,7 +15,7 @@ from conftest import firehose_event, handler_for, results
 
 from pipeline import Config, ReingestError, make_handler
 from pipeline.local.context import LocalContext
-from pipeline.local.contract import contract_problems
+from pipeline.local.contract import contract_problems, runtime_size
 from pipeline.local.memory import MemoryStreams
 from pipeline.reingest import FIREHOSE, KINESIS, Reingester, client_for, to_source
 
@@ -89,7 +89,7 @@ def test_kinesis_source_reingests_original_bytes_with_their_partition_keys(sourc
     response = make_handler(Config.from_env(env))(event, LocalContext())
     budget = int(env["PIPELINE_MAX_RESPONSE_BYTES"])
     assert contract_problems(event, response, budget) == []
-    assert len(json.dumps(response)) <= budget
+    assert runtime_size(response) <= budget  # as the Lambda runtime serialises it
     gone = dropped(response)
     assert 0 < len(gone) < len(payloads)
     back = read_stream(source_stream, STREAM_ARN)
@@ -232,14 +232,15 @@ def test_missing_stream_fails_at_once_with_the_service_code(aws):
 def test_retries_stop_when_the_lambda_is_out_of_time():
     sleeps = []
     streams = MemoryStreams(fail=lambda _call, _i: "InternalFailure")
+    # 0.55 s beyond the 3 s margin: room for one call (at least 0.5 s), not for a 0.1 s sleep and another
     target = Reingester(
-        KINESIS, "s", REGION, client=streams, remaining_ms=lambda: 3050, sleep=sleeps.append, jitter=lambda: 1.0
+        KINESIS, "s", REGION, client=streams, remaining_ms=lambda: 3550, sleep=sleeps.append, jitter=lambda: 1.0
     )
     _payloads, event, env = overflowing()
     run = make_handler(Config.from_env(env), reingester=lambda e, c: target)
     with pytest.raises(ReingestError, match="after 1 attempts"):
         run(event, LocalContext())
-    assert sleeps == [] and streams.calls == 1  # a 0.1 s sleep would eat into the 3 s margin: no retry
+    assert sleeps == [] and streams.calls == 1  # a 0.1 s sleep would leave too little for a call: no retry
 
 
 def test_batches_stay_within_the_service_limits():
@@ -299,7 +300,7 @@ def test_reingest_off_answers_overflow_processing_failed():
     response = handler_for(**env)(event, LocalContext())  # handler_for turns re-ingestion off
     assert "Dropped" not in results(response)
     assert results(response).count("ProcessingFailed") > 0
-    assert len(json.dumps(response)) <= int(env["PIPELINE_MAX_RESPONSE_BYTES"])
+    assert runtime_size(response) <= int(env["PIPELINE_MAX_RESPONSE_BYTES"])
 
 
 def test_a_record_larger_than_the_budget_alone_is_failed_not_reingested():

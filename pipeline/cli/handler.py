@@ -15,9 +15,10 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, TextIO
 
-from ..app import make_handler
+from ..app import firehose_records, make_handler
 from ..config import VARIABLES, Config, ConfigError
 from ..local.context import LocalContext
+from ..local.contract import runtime_size
 from ..logs import configure_logging
 from ..tools.generate import SOURCES, generate_event
 from .arguments import UsageError, input_file, number, output_file, size, whole
@@ -75,7 +76,7 @@ def _print_lines(response: Mapping[str, Any], out: TextIO) -> None:
 
 def _print_summary(response: Mapping[str, Any], out: TextIO, never_seen: list[str] | None = None) -> None:
     results = Counter(entry["result"] for entry in response["records"])
-    size = len(json.dumps(response))
+    size = runtime_size(response)
     out.write(
         f"\n{len(response['records'])} records: {results['Ok']} Ok, {results['Dropped']} Dropped, "
         f"{results['ProcessingFailed']} ProcessingFailed; response {size:,} bytes\n"
@@ -110,6 +111,7 @@ def _transform(args: argparse.Namespace) -> int:
     config = _config(args, env)
     configure_logging(config.log_level, sys.stderr)
     event = _load_event(args.event)
+    firehose_records(event)  # a file that is not an event is the user's mistake: one line, before the handler logs
     never_seen: list[str] = []
     response = make_handler(config, on_summary=lambda _fields, names: never_seen.extend(names))(event, LocalContext())
     if args.decode:

@@ -2,6 +2,11 @@
 
 Firehose rejects the whole batch when any of these fails (the records go to the error output), so the
 tests and the local runner check every response with :func:`contract_problems`.
+
+The response is serialised the way the Lambda Python runtime does it (``awslambdaric``'s
+``lambda_runtime_marshaller``): on python3.12 with ``ensure_ascii=False``, then encoded as UTF-8 (a lone
+surrogate makes that fail, and with it the whole invocation); on the other runtimes with non-ASCII escaped
+(``\\u00e9``: 6 bytes where UTF-8 takes 2). The size that counts is the larger of the two.
 """
 
 from __future__ import annotations
@@ -14,7 +19,20 @@ from typing import Any
 from ..budget import LAMBDA_RESPONSE_LIMIT
 from ..records import OK, RESULTS
 
-__all__ = ["contract_problems"]
+__all__ = ["contract_problems", "runtime_size"]
+
+
+def runtime_size(response: Any) -> int:
+    """Bytes of *response* as the Lambda runtime sends it: the larger of its escaped and its UTF-8 form.
+
+    Raises ``UnicodeEncodeError`` when the UTF-8 form cannot be made (the python3.12 runtime would fail).
+
+    >>> runtime_size({"records": [{"recordId": "é"}]}), len(json.dumps({"records": [{"recordId": "é"}]}))
+    (37, 37)
+    """
+    escaped = len(json.dumps(response))
+    utf8 = len(json.dumps(response, ensure_ascii=False).encode("utf-8"))
+    return max(escaped, utf8)
 
 
 def _valid_otf(otf: Any) -> bool:
@@ -40,7 +58,9 @@ def contract_problems(event: Mapping[str, Any], response: Any, max_bytes: int = 
     answers 1 records for 2 in the event
     """
     try:
-        size = len(json.dumps(response))
+        size = runtime_size(response)
+    except UnicodeEncodeError:
+        return ["response cannot be sent: the Lambda runtime's UTF-8 encoding fails (a lone surrogate in a string)"]
     except (TypeError, ValueError) as exc:
         return [f"response does not serialise to JSON: {exc}"]
     problems = []

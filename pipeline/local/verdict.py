@@ -11,12 +11,11 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Collection, Mapping
 from typing import Any, NamedTuple
 
 from ..records import OK
-from .contract import contract_problems
+from .contract import contract_problems, runtime_size
 
 __all__ = ["FUNCTION_ERROR", "FUNCTION_FAILED", "Failure", "verdict"]
 
@@ -54,11 +53,11 @@ def verdict(event: Mapping[str, Any], response: Any, limit: int, prefix_keys: Co
     Failure(code='Lambda.FunctionError', message='... (response is 93 bytes, over 10)', retried=True)
     """
     try:
-        size = len(json.dumps(response))
-    except (TypeError, ValueError):
+        size = runtime_size(response)  # serialised as the Lambda runtime does (a lone surrogate cannot be sent)
+    except (TypeError, ValueError):  # UnicodeEncodeError is a ValueError
         size = None
     if size is None or size > limit:  # the Lambda service itself fails such an invocation
-        what = "does not serialise to JSON" if size is None else f"is {size:,} bytes, over {limit:,}"
+        what = "cannot be serialised and sent" if size is None else f"is {size:,} bytes, over {limit:,}"
         return Failure("Lambda.FunctionError", f"{FUNCTION_ERROR} (response {what})", retried=True)
     problems = contract_problems(event, response, limit)
     if not problems:
