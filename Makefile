@@ -12,6 +12,8 @@ endif
 VENV := .venv
 BIN := $(VENV)/bin
 PYTEST_ARGS ?=
+# make local SOURCE=dynamodb-streams: the path through DynamoDB Streams and an EventBridge Pipe instead of Kinesis
+SOURCE ?= kinesis
 
 .PHONY: demo test lint bench bench-record package local clean
 
@@ -34,8 +36,8 @@ demo: $(VENV)/.runtime  ## run the bundled cities event through the handler
 package: $(VENV)/.runtime  ## dist/lambda.zip for Lambda (ARCH=arm64|x86_64, PYTHON=3.12|3.13): handler.py, pipeline/, toolz, msgspec
 	$(BIN)/python deploy/package.py dist/lambda.zip --arch $(ARCH) --python $(LAMBDA_PYTHON)
 
-local: $(VENV)/.test  ## the whole path on a moto server it starts: DynamoDB -> Kinesis -> run-local + handler -> S3
-	$(BIN)/python -m pipeline sandbox
+local: $(VENV)/.test  ## the whole path on a moto server it starts: DynamoDB -> Kinesis (or SOURCE=dynamodb-streams: a pipe) -> run-local + handler -> S3
+	$(BIN)/python -m pipeline sandbox --source $(SOURCE)
 
 lint: $(VENV)/.test
 	$(BIN)/ruff check .

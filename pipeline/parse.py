@@ -6,7 +6,11 @@ Accepted, detected per record by shape:
   ``ApproximateCreationDateTime`` in milliseconds or microseconds);
 * a *DynamoDB Streams* record (``eventVersion``, ``eventSourceARN``, ``dynamodb.SequenceNumber`` ...,
   ``ApproximateCreationDateTime`` in seconds);
-* a payload ``{"Records": [...]}`` of either (several changes in one Firehose record).
+* a payload ``{"Records": [...]}`` of either (several changes in one Firehose record);
+* a top-level JSON array of either: how EventBridge Pipes passes a batch from a DynamoDB stream to a target
+  without a batch API. Into Firehose a pipe writes one stream record per Firehose record (the batch goes
+  through ``PutRecordBatch``), which is the plain DynamoDB Streams record above; the array is accepted too so
+  that a pipe's documented example event, or a batch re-sent as one record, still parses.
 
 A UTF-8 byte-order mark is tolerated. Anything else is ``ProcessingFailed`` with the reason.
 
@@ -125,7 +129,7 @@ def check_change(doc: Any, where: str = "") -> Change:
 
 
 def changes_in(doc: Any) -> tuple[Change, ...] | Drop:
-    """The change records in a parsed payload: one change, or ``{"Records": [...]}`` of them.
+    """The change records in a parsed payload: one change, ``{"Records": [...]}`` of them, or a JSON array of them.
 
     >>> changes_in({"Records": []})
     Drop(reason='no change records in payload')
@@ -139,6 +143,10 @@ def changes_in(doc: Any) -> tuple[Change, ...] | Drop:
                 return _NO_CHANGES
             return tuple([check_change(c, f"Records[{i}] ") for i, c in enumerate(inner)])
         raise RecordError("not a DynamoDB change record: has neither 'dynamodb' nor a 'Records' list")
+    if type(doc) is list:  # a batch as a JSON array, as EventBridge Pipes hands one to a target
+        if not doc:
+            return _NO_CHANGES
+        return tuple([check_change(c, f"[{i}] ") for i, c in enumerate(doc)])
     raise RecordError(f"not a DynamoDB change record: JSON {type(doc).__name__}, not an object")
 
 
@@ -175,12 +183,16 @@ def parse(*, parser: str | None = None, reads: Any = None) -> Stage:
     pipeline's other stages read: the changes then hold only that (see :func:`msgspec_changes`).
 
     >>> change = b'{"eventName": "REMOVE", "dynamodb": {"Keys": {"id": {"N": "7"}}}}'
-    >>> [(r.result, r.value or r.reason) for r in parse()([
+    >>> parsed = list(parse()([
     ...     {"recordId": "1", "data": change},
     ...     {"recordId": "2", "data": b'{"Records": [' + change + b',' + change + b']}'},
-    ...     {"recordId": "3", "data": b'Hello World'},
-    ... ])]  # doctest: +ELLIPSIS
-    [('Ok', ({'eventName': 'REMOVE', ...},)), ('Ok', ({...}, {...})), ('ProcessingFailed', 'parse: not valid JSON ...')]
+    ...     {"recordId": "3", "data": b'[' + change + b']'},
+    ...     {"recordId": "4", "data": b'Hello World'},
+    ... ]))
+    >>> [len(r.value) for r in parsed[:3]], parsed[0].value[0]["eventName"]
+    ([1, 2, 1], 'REMOVE')
+    >>> parsed[3].result, parsed[3].reason  # doctest: +ELLIPSIS
+    ('ProcessingFailed', 'parse: not valid JSON ...')
     """
     if resolve_parser(parser) == "stdlib":
         return per_record(stdlib_changes, "parse")

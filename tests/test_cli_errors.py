@@ -163,6 +163,7 @@ CASES = [
     (["sandbox", "--budget", "7000000"], "argument --budget: 7000000 is too large", 2),
     (["sandbox", "--out", "/etc/passwd"], "is a file: give a folder", 2),
     (["sandbox", "--out", "{a-file}/inside"], "is a file, so the folder cannot be made", 2),
+    (["sandbox", "--source", "sqs"], "argument --source: invalid choice: 'sqs'", 2),
 ]
 
 

@@ -72,6 +72,9 @@ def _hostile() -> list[bytes]:
         json.dumps({"Records": [good(), good(), None]}).encode(),
         json.dumps({"Records": [good(), {**good(), "dynamodb": {"Keys": [], "NewImage": {}}}]}).encode(),
         json.dumps({"Records": []}).encode(),
+        json.dumps([good(), good()]).encode(),  # a batch as a JSON array (EventBridge Pipes)
+        json.dumps([good(), 3]).encode(),
+        b"[]",
         json.dumps({"Records": {}}).encode(),
         json.dumps({"eventName": "INSERT"}).encode(),
         json.dumps({"dynamodb": {"Keys": {}}}).encode(),

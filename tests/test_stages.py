@@ -79,7 +79,8 @@ def test_decode_keeps_ids_and_the_source_untouched():
     [
         (b"", "not valid JSON"),
         (b"\xff\xfe{", "not valid"),
-        (b"[1, 2]", "not a DynamoDB change record: JSON list, not an object"),
+        (b"[1, 2]", "not a DynamoDB change record: [0] is not a JSON object"),
+        (b'[{"eventName": "INSERT", "dynamodb": {"Keys": {}}}, {}]', "[1] eventName is not INSERT, MODIFY or REMOVE"),
         (b'"text"', "not a DynamoDB change record: JSON str, not an object"),
         (b"{}", "not a DynamoDB change record: has neither 'dynamodb' nor a 'Records' list"),
         (b'{"eventName": "INSERT"}', "not a DynamoDB change record: has no dynamodb.Keys object"),
@@ -104,8 +105,9 @@ def test_parse_with_either_parser_gives_the_same_changes():
 def test_parse_tolerates_a_byte_order_mark_and_drops_an_empty_records_list():
     raw = json.dumps(change()).encode()
     assert one(parse(), firehose(b"\xef\xbb\xbf" + raw)).value == (change(),)
-    empty = one(parse(), firehose(b'{"Records": []}'))
-    assert (empty.result, empty.reason) == ("Dropped", "no change records in payload")
+    for payload in (b'{"Records": []}', b"[]"):
+        empty = one(parse(), firehose(payload))
+        assert (empty.result, empty.reason) == ("Dropped", "no change records in payload")
 
 
 # keep_events

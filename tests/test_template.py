@@ -45,8 +45,89 @@ def template() -> dict[str, Any]:
     return yaml.load(TEMPLATE.read_text(), Loader=_CloudFormationLoader)  # a SafeLoader
 
 
-def test_cfn_lint_finds_nothing_not_even_informational(tmp_path):
-    """Offline: cfn-lint validates SAM resources with its bundled schemas. A broken copy shows it really looks."""
+_NO_VALUE = object()
+EXISTING = "arn:aws:dynamodb:eu-west-1:123456789012:table/orders/stream/2026-01-01T00:00:00.000"
+SOURCES = {  # the deployments the template offers: parameter values for each
+    "kinesis": {},
+    "dynamodb-streams": {"Source": "dynamodb-streams"},
+    "dynamodb-streams-existing": {"Source": "dynamodb-streams", "ExistingDynamoDBStreamArn": EXISTING},
+    "dynamodb-streams-iceberg": {
+        "Source": "dynamodb-streams",
+        "Destination": "Iceberg",
+        "Format": "iceberg",
+        "IcebergDatabase": "lake",
+        "IcebergTable": "orders",
+    },
+}
+
+
+OPS = frozenset({"CreateTable", "CreateStream", "CreateBucket"})  # conditions on what exists already (issue 13)
+
+
+def render(template: dict[str, Any], keep: frozenset[str] = frozenset(), **values: str) -> dict[str, Any]:
+    """The template as CloudFormation deploys it with these parameter values: conditions decided, Fn::If resolved,
+    AWS::NoValue removed, resources and outputs whose condition is false left out (no Conditions left). An Fn::If
+    on a condition in *keep* stays as it is written (its branches rendered)."""
+    params = {name: str(p.get("Default", "")) for name, p in template["Parameters"].items()} | values
+    decided: dict[str, bool] = {}
+
+    def value(node: Any) -> Any:
+        return params[node["Ref"]] if isinstance(node, dict) and "Ref" in node else node
+
+    def condition(node: Any) -> bool:
+        ((fn, args),) = node.items()
+        if fn in ("Condition", "Fn::Condition"):  # the loader reads !Condition as Fn::Condition
+            if args not in decided:
+                decided[args] = condition(template["Conditions"][args])
+            return decided[args]
+        if fn == "Fn::Equals":
+            return value(args[0]) == value(args[1])
+        if fn == "Fn::Not":
+            return not condition(args[0])
+        if fn == "Fn::And":
+            return all(condition(a) for a in args)
+        assert fn == "Fn::Or", fn
+        return any(condition(a) for a in args)
+
+    def resolve(node: Any) -> Any:
+        if isinstance(node, dict):
+            if node == {"Ref": "AWS::NoValue"}:
+                return _NO_VALUE
+            if list(node) == ["Fn::If"]:
+                name, then, otherwise = node["Fn::If"]
+                if name in keep:
+                    return {"Fn::If": [name, resolve(then), resolve(otherwise)]}
+                return resolve(then if condition({"Condition": name}) else otherwise)
+            items = {k: resolve(v) for k, v in node.items()}
+            return {k: v for k, v in items.items() if v is not _NO_VALUE}
+        if isinstance(node, list):
+            return [v for v in map(resolve, node) if v is not _NO_VALUE]
+        return node
+
+    def kept(section: str) -> dict[str, Any]:
+        return {
+            name: resolve({k: v for k, v in body.items() if k != "Condition"})
+            for name, body in template.get(section, {}).items()
+            if "Condition" not in body or condition({"Condition": body["Condition"]})
+        }
+
+    rendered = {k: v for k, v in template.items() if k not in ("Conditions", "Resources", "Outputs")}
+    rendered["Parameters"] = {
+        n: {**p, "Default": values[n]} if n in values else p for n, p in template["Parameters"].items()
+    }
+    rendered["Resources"], rendered["Outputs"] = kept("Resources"), kept("Outputs")
+    return rendered
+
+
+@pytest.fixture(scope="module")
+def deployed(template) -> dict[str, dict[str, Any]]:
+    """Each source's rendered template."""
+    return {name: render(template, **values) for name, values in SOURCES.items()}
+
+
+def test_cfn_lint_finds_nothing_not_even_informational(tmp_path, deployed):
+    """Offline: cfn-lint validates SAM resources with its bundled schemas, the template with every condition and
+    each source's rendered template. A broken copy shows it really looks."""
     broken = tmp_path / "broken.yaml"
     text = TEMPLATE.read_text().replace("Handler: handler.lambda_handler", "Handlr: handler.lambda_handler")
     # and a reference to the stream that forgets it may not exist (ExistingStreamArn given): W1001
@@ -56,9 +137,14 @@ def test_cfn_lint_finds_nothing_not_even_informational(tmp_path):
     )
     assert guarded == 1
     broken.write_text(text)
+    rendered = []
+    for name, body in deployed.items():
+        rendered.append(tmp_path / f"{name}.json")
+        rendered[-1].write_text(json.dumps(body, indent=1))
     lint = Path(sys.executable).with_name("cfn-lint")
+    files = [str(TEMPLATE), *map(str, rendered), str(broken)]
     result = subprocess.run(
-        [str(lint), "--format", "json", "--include-checks", "I", "--", str(TEMPLATE), str(broken)],
+        [str(lint), "--format", "json", "--include-checks", "I", "--", *files],
         capture_output=True,
         text=True,
         check=False,
@@ -104,6 +190,109 @@ def _grants(role: dict[str, Any]) -> set[tuple[str, str]]:
     return grants
 
 
+def _references(node: Any) -> set[str]:
+    """The logical names a rendered template's value refers to (Ref, GetAtt, ${...} in Sub)."""
+    if isinstance(node, list):
+        return set().union(*map(_references, node))
+    if not isinstance(node, dict):
+        return set()
+    if "Ref" in node:
+        return {node["Ref"]}
+    if "Fn::GetAtt" in node:
+        return {node["Fn::GetAtt"][0]}
+    if "Fn::Sub" in node:
+        text, variables = (node["Fn::Sub"], {}) if isinstance(node["Fn::Sub"], str) else node["Fn::Sub"]
+        named = {name.split(".")[0] for name in re.findall(r"\$\{([^}!]+)\}", text)} - set(variables)
+        return named | _references(list(variables.values()))
+    return set().union(*map(_references, node.values()))
+
+
+@pytest.mark.parametrize("source", SOURCES)
+def test_each_source_renders_a_template_whose_references_all_exist(deployed, source):
+    rendered = deployed[source]
+    names = {*rendered["Parameters"], *rendered["Resources"], "AWS::AccountId", "AWS::Partition", "AWS::Region"}
+    names |= {"AWS::StackName"}
+    used = _references(rendered["Resources"]) | _references(rendered["Outputs"])
+    assert used <= names, used - names
+
+
+def test_sources_make_only_their_own_resources(deployed):
+    pipe = {"Pipe", "PipeRole", "PipeDeadLetterQueue", "PipeDeadLetterQueuePolicy"}
+    kinesis, streams, existing = (set(deployed[name]["Resources"]) for name in list(SOURCES)[:3])
+    assert {"Table", "Stream", "IteratorAgeAlarm"} <= kinesis and not kinesis & pipe
+    assert streams == (kinesis - {"Stream", "IteratorAgeAlarm"}) | pipe
+    assert existing == streams - {"Table"}
+    table = deployed["dynamodb-streams"]["Resources"]["Table"]["Properties"]
+    assert table["StreamSpecification"] == {"StreamViewType": "NEW_AND_OLD_IMAGES"}
+    assert "KinesisStreamSpecification" not in table
+    assert "StreamSpecification" not in deployed["kinesis"]["Resources"]["Table"]["Properties"]
+    assert set(deployed["kinesis"]["Outputs"]) >= {"TableName", "StreamArn"}
+    assert {"PipeName", "PipeDeadLetterQueueUrl"} <= set(deployed["dynamodb-streams-existing"]["Outputs"])
+    assert not {"TableName", "StreamArn"} & set(deployed["dynamodb-streams-existing"]["Outputs"])
+
+
+@pytest.mark.parametrize("source", ["dynamodb-streams", "dynamodb-streams-existing"])
+def test_pipe_reads_the_stream_into_the_direct_put_delivery_stream_keeping_shard_order(deployed, source):
+    resources = deployed[source]["Resources"]
+    pipe = resources["Pipe"]["Properties"]
+    read = (
+        {"Fn::Sub": "${ExistingDynamoDBStreamArn}"}
+        if source.endswith("existing")
+        else {"Fn::GetAtt": ["Table", "StreamArn"]}
+    )
+    assert pipe["Source"] == read
+    assert pipe["Target"] == {"Fn::GetAtt": ["DeliveryStream", "Arn"]}
+    assert pipe["RoleArn"] == {"Fn::GetAtt": ["PipeRole", "Arn"]}
+    assert "TargetParameters" not in pipe and "Enrichment" not in pipe  # each stream record as it is
+    params = pipe["SourceParameters"]["DynamoDBStreamParameters"]
+    assert params["DeadLetterConfig"] == {"Arn": {"Fn::GetAtt": ["PipeDeadLetterQueue", "Arn"]}}
+    assert params["ParallelizationFactor"] == 1
+    assert {k: v["Ref"] for k, v in params.items() if isinstance(v, dict) and "Ref" in v} == {
+        "StartingPosition": "PipeStartingPosition",
+        "BatchSize": "PipeBatchSize",
+        "MaximumBatchingWindowInSeconds": "PipeBatchingWindowSeconds",
+        "MaximumRetryAttempts": "PipeMaximumRetryAttempts",
+        "MaximumRecordAgeInSeconds": "PipeMaximumRecordAgeSeconds",
+    }
+    parameters = deployed[source]["Parameters"]
+    assert parameters["PipeBatchSize"]["MaxValue"] == 500  # a Firehose target takes batches of 500 at most
+    assert parameters["PipeMaximumRecordAgeSeconds"]["MaxValue"] < 24 * 3600  # the stream keeps records a day
+    delivery = resources["DeliveryStream"]["Properties"]
+    assert delivery["DeliveryStreamType"] == "DirectPut" and "KinesisStreamSourceConfiguration" not in delivery
+    assert delivery["DeliveryStreamName"] == {"Fn::Sub": "${AWS::StackName}-changes"}
+    queue = resources["PipeDeadLetterQueue"]["Properties"]
+    assert queue["SqsManagedSseEnabled"] is True and queue["MessageRetentionPeriod"] == 14 * 24 * 3600
+    (deny,) = resources["PipeDeadLetterQueuePolicy"]["Properties"]["PolicyDocument"]["Statement"]
+    assert deny["Effect"] == "Deny" and deny["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+
+
+@pytest.mark.parametrize("source", ["dynamodb-streams", "dynamodb-streams-existing"])
+def test_iam_least_privilege_on_the_pipe_path(deployed, source):
+    resources = deployed[source]["Resources"]
+    roles = {name: r for name, r in resources.items() if r["Type"] == "AWS::IAM::Role"}
+    assert set(roles) == {"FunctionRole", "DeliveryRole", "PipeRole"}
+    assert not [r for r in roles.values() if "ManagedPolicyArns" in r["Properties"]]
+    stream = "${ExistingDynamoDBStreamArn}" if source.endswith("existing") else "Table.StreamArn"
+    assert _grants(roles["PipeRole"]) == {
+        *((f"dynamodb:{a}", stream) for a in ("DescribeStream", "GetRecords", "GetShardIterator", "ListStreams")),
+        ("firehose:PutRecordBatch", "DeliveryStream.Arn"),
+        ("sqs:SendMessage", "PipeDeadLetterQueue.Arn"),
+    }
+    # the function re-ingests into the delivery stream, named as the delivery stream is named (no cycle)
+    name = resources["DeliveryStream"]["Properties"]["DeliveryStreamName"]["Fn::Sub"]
+    firehose = f"arn:${{AWS::Partition}}:firehose:${{AWS::Region}}:${{AWS::AccountId}}:deliverystream/{name}"
+    assert _grants(roles["FunctionRole"]) == {
+        ("logs:CreateLogStream", "FunctionLogGroup.Arn"),
+        ("logs:PutLogEvents", "FunctionLogGroup.Arn"),
+        ("firehose:PutRecordBatch", firehose),
+    }
+    # Firehose reads no stream: the pipe puts records in
+    assert not [grant for grant in _grants(roles["DeliveryRole"]) if grant[0].startswith("kinesis:")]
+    (trust,) = roles["PipeRole"]["Properties"]["AssumeRolePolicyDocument"]["Statement"]
+    assert trust["Principal"] == {"Service": "pipes.amazonaws.com"} and trust["Action"] == "sts:AssumeRole"
+    assert trust["Condition"] == {"StringEquals": {"aws:SourceAccount": {"Ref": "AWS::AccountId"}}}
+
+
 # The stack's stream and bucket, or the ones named by the ExistingStreamArn and ExistingBucketName parameters.
 STREAM = "CreateStream ? Stream.Arn : ExistingStreamArn"
 BUCKET = "CreateBucket ? Bucket.Arn : arn:${AWS::Partition}:s3:::${ExistingBucketName}"
@@ -111,7 +300,7 @@ IN_BUCKET = "arn:${AWS::Partition}:s3:::{CreateBucket ? Bucket : ExistingBucketN
 
 
 def test_iam_names_only_this_stacks_stream_function_bucket_and_log_groups(template):
-    resources = template["Resources"]
+    resources = render(template, keep=OPS)["Resources"]  # Source=kinesis; what exists already still open
     roles = {name: r for name, r in resources.items() if r["Type"] == "AWS::IAM::Role"}
     assert set(roles) == {"FunctionRole", "DeliveryRole"}
     assert not [r for r in resources.values() if r["Type"] in ("AWS::IAM::Policy", "AWS::IAM::ManagedPolicy")]
@@ -211,7 +400,8 @@ def test_iceberg_destination_is_a_second_stream_chosen_by_condition_with_least_p
     stream = resources["IcebergDeliveryStream"]
     assert stream["Condition"] == "ToIceberg" and stream["DependsOn"] == "IcebergDeliveryPolicy"
     iceberg = stream["Properties"]["IcebergDestinationConfiguration"]
-    assert _name(stream["Properties"]["KinesisStreamSourceConfiguration"]["KinesisStreamARN"]) == STREAM
+    condition, from_kinesis, _otherwise = stream["Properties"]["KinesisStreamSourceConfiguration"]["Fn::If"]
+    assert condition == "FromKinesis" and _name(from_kinesis["KinesisStreamARN"]) == STREAM
     assert iceberg["AppendOnly"] == {"Fn::If": ["IcebergAppendOnly", True, False]}
     assert conditions["IcebergAppendOnly"] == {"Fn::Equals": [{"Ref": "IcebergMode"}, "append"]}
     (table,) = iceberg["DestinationTableConfigurationList"]
@@ -247,8 +437,8 @@ def test_iceberg_destination_is_a_second_stream_chosen_by_condition_with_least_p
     assert {"ToS3", "ToIceberg"} <= set(conditions) and "IcebergGoesWithFormatIceberg" in template["Rules"]
 
 
-def test_delivery_stream_wiring(template):
-    resources = template["Resources"]
+def test_delivery_stream_wiring(template, deployed):
+    resources = render(template, keep=OPS)["Resources"]  # Source=kinesis; what exists already still open
     delivery = resources["DeliveryStream"]["Properties"]
     assert _name(delivery["KinesisStreamSourceConfiguration"]["KinesisStreamARN"]) == STREAM
     assert _name(resources["Table"]["Properties"]["KinesisStreamSpecification"]["StreamArn"]) == STREAM
@@ -263,7 +453,8 @@ def test_delivery_stream_wiring(template):
     assert parameters["BufferIntervalInSeconds"] == {"Ref": "ProcessorBufferIntervalSeconds"}
     # dynamic partitioning is on exactly when the function computes partition keys
     assert template["Conditions"]["Partitioned"] == {"Fn::Not": [{"Fn::Equals": [{"Ref": "PartitionKeys"}, ""]}]}
-    assert s3["DynamicPartitioningConfiguration"]["Fn::If"][0] == "Partitioned"
+    raw = template["Resources"]["DeliveryStream"]["Properties"]["ExtendedS3DestinationConfiguration"]
+    assert raw["DynamicPartitioningConfiguration"]["Fn::If"][0] == "Partitioned"
     environment = resources["Function"]["Properties"]["Environment"]["Variables"]
     assert environment["PIPELINE_PARTITION_KEYS"] == {"Ref": "PartitionKeys"}
 
@@ -274,6 +465,17 @@ def test_log_groups_have_retention(template):
     assert all(g["Properties"]["RetentionInDays"] == {"Ref": "LogRetentionDays"} for g in groups)
     function = template["Resources"]["Function"]["Properties"]
     assert function["LoggingConfig"]["LogGroup"] == {"Ref": "FunctionLogGroup"}
+
+
+def test_pipe_puts_into_the_iceberg_delivery_stream_when_the_destination_is_iceberg(deployed):
+    resources = deployed["dynamodb-streams-iceberg"]["Resources"]
+    assert "DeliveryStream" not in resources and "Stream" not in resources
+    iceberg = resources["IcebergDeliveryStream"]["Properties"]
+    assert iceberg["DeliveryStreamType"] == "DirectPut" and "KinesisStreamSourceConfiguration" not in iceberg
+    assert iceberg["DeliveryStreamName"] == {"Fn::Sub": "${AWS::StackName}-changes"}  # what the function may put into
+    assert resources["Pipe"]["Properties"]["Target"] == {"Fn::GetAtt": ["IcebergDeliveryStream", "Arn"]}
+    assert ("firehose:PutRecordBatch", "IcebergDeliveryStream.Arn") in _grants(resources["PipeRole"])
+    assert ("firehose:PutRecordBatch", "DeliveryStream.Arn") not in _grants(resources["PipeRole"])
 
 
 # --- ops (issue 13): alarms, dashboard, existing resources ---
@@ -407,19 +609,21 @@ def test_the_stack_creates_only_what_is_missing(template):
         ("Bucket", "CreateBucket", "ExistingBucketName"),
         ("BucketPolicy", "CreateBucket", "ExistingBucketName"),
     ):
-        assert resources[resource]["Condition"] == condition
+        made_when = resources[resource]["Condition"]  # the Source's conditions join in for the table and stream
+        assert made_when == condition or condition in json.dumps(conditions[made_when])
         assert conditions[condition] == {"Fn::Equals": [{"Ref": parameter}, ""]}
         assert parameters[parameter]["Default"] == ""  # a new demo stack by default
     # every reference to them is guarded (cfn-lint's W1001, which the lint test shows it reports); the outputs
     # name what is used, made or not
     outputs = template["Outputs"]
     assert _name(outputs["StreamArn"]["Value"]) == STREAM
-    assert _name(outputs["TableName"]["Value"]) == "CreateTable ? Table : ExistingTableName"
+    assert _name(outputs["TableName"]["Value"]) == "MakesTable ? Table : ExistingTableName"  # MakesTable: Source
     assert _name(outputs["BucketName"]["Value"]) == "CreateBucket ? Bucket : ExistingBucketName"
     iterator_age = [a for a in _alarms(template).values() if a["Properties"]["Namespace"] == "AWS/Kinesis"]
     (dimension,) = iterator_age[0]["Properties"]["Dimensions"]
     existing_name = {"Fn::Select": [1, {"Fn::Split": ["/", {"Ref": "ExistingStreamArn"}]}]}  # arn:...:stream/NAME
     assert dimension["Value"] == {"Fn::If": ["CreateStream", {"Ref": "Stream"}, existing_name]}
+    assert iterator_age[0]["Condition"] == "FromKinesis"  # Source: the pipe path has no Kinesis stream
 
 
 @pytest.mark.parametrize(

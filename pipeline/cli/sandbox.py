@@ -9,7 +9,7 @@ from typing import Any
 
 from ..budget import LAMBDA_RESPONSE_LIMIT
 from ..local import sandbox
-from ..local.sandbox import run_sandbox
+from ..local.sandbox import SOURCES, run_sandbox
 from .arguments import UsageError, output_folder, whole
 
 __all__ = ["add_sandbox"]
@@ -29,7 +29,7 @@ def _sandbox(args: argparse.Namespace) -> int:
         # moto keeps its resources in this process: start from an empty account even if a sandbox ran before
         with urllib.request.urlopen(urllib.request.Request(f"{url}/moto-api/reset", method="POST"), timeout=10):
             pass
-        return run_sandbox(url, items=args.items, budget=args.budget, out=args.out)
+        return run_sandbox(url, items=args.items, budget=args.budget, out=args.out, source=args.source)
     finally:
         server.stop()
 
@@ -38,8 +38,15 @@ def add_sandbox(commands: Any) -> None:
     """Register ``sandbox`` on the CLI's subcommands."""
     parser = commands.add_parser(
         "sandbox",
-        help="the whole path on a local moto server: DynamoDB -> Kinesis -> run-local -> S3",
+        help="the whole path on a local moto server: DynamoDB -> Kinesis (or a pipe) -> run-local -> S3",
         description=sandbox.__doc__.split("\n\n")[1] if sandbox.__doc__ else None,
+    )
+    parser.add_argument(
+        "--source",
+        choices=SOURCES,
+        default="kinesis",
+        help="kinesis (the default): Kinesis Data Streams for DynamoDB; dynamodb-streams: the "
+        "table's DynamoDB stream through a local EventBridge Pipe into a Direct PUT delivery stream",
     )
     parser.add_argument(
         "--items", type=whole(1, 100_000), default=1000, help="items to write, 1 to 100000 (default 1000)"

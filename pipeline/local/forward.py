@@ -20,7 +20,7 @@ from typing import Any
 from ..fields import table_name
 from ..sinks.streams import item_key
 
-__all__ = ["forward", "kinesis_format", "table_changes"]
+__all__ = ["forward", "json_default", "kinesis_format", "table_changes"]
 
 
 def _millis(moment: Any) -> int:
@@ -57,8 +57,13 @@ def kinesis_format(change: Mapping[str, Any], table: str) -> dict[str, Any]:
     }
 
 
-def _json(value: Any) -> Any:
-    if isinstance(value, bytes | bytearray):  # boto3 gives B and BS values as bytes: JSON carries them as base64
+def json_default(value: Any) -> Any:
+    """``json.dumps``' *default* for boto3's values: B and BS values come as bytes, JSON carries them as base64.
+
+    >>> json.dumps({"B": b"hi"}, default=json_default)
+    '{"B": "aGk="}'
+    """
+    if isinstance(value, bytes | bytearray):
         return base64.b64encode(value).decode("ascii")
     raise TypeError(f"{type(value).__name__} is not JSON serialisable")
 
@@ -100,12 +105,12 @@ def forward(streams: Any, kinesis: Any, table_stream_arn: str, kinesis_stream_ar
     last: dict[str, int] = {}  # item -> the time its last change was given, to keep one item's times apart
     for change in table_changes(streams, table_stream_arn):
         record = kinesis_format(change, table)
-        item = json.dumps(change["dynamodb"]["Keys"], sort_keys=True, default=_json)
+        item = json.dumps(change["dynamodb"]["Keys"], sort_keys=True, default=json_default)
         when = record["dynamodb"]["ApproximateCreationDateTime"]
         if item in last and when <= last[item]:
             when = record["dynamodb"]["ApproximateCreationDateTime"] = last[item] + 1
         last[item] = when
-        data = json.dumps(record, default=_json, ensure_ascii=False, separators=(",", ":"))
+        data = json.dumps(record, default=json_default, ensure_ascii=False, separators=(",", ":"))
         entry = {"Data": data.encode(), "PartitionKey": item_key(change["dynamodb"]["Keys"])}
         if len(batch) == 500 or size + len(entry["Data"]) > 4 * 1024 * 1024:
             _put(kinesis, kinesis_stream_arn, batch)

@@ -6,8 +6,10 @@ to the transformation (``recordId``, ``approximateArrivalTimestamp``, ``data``, 
 
 * :class:`KinesisSource` reads every shard from ``TRIM_HORIZON`` (or ``LATEST``) with ``GetRecords``; shards
   created by resharding after the start are not followed.
-* :class:`FileSource` holds the records of a file and is also the Direct PUT delivery stream they were put
-  into: re-ingestion (``PutRecordBatch``) puts records back into it, so they come round again.
+* :class:`DirectPutSource` is a Direct PUT delivery stream: what producers (the local EventBridge Pipe,
+  :mod:`pipeline.local.pipe`) and re-ingestion put into it with ``PutRecordBatch`` comes out of ``poll()``.
+* :class:`FileSource` is a Direct PUT delivery stream holding the records of a file: re-ingestion puts records
+  back into it, so they come round again.
 """
 
 from __future__ import annotations
@@ -17,13 +19,13 @@ import itertools
 import json
 import time
 from collections import deque
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any, Protocol
 
 from ..sinks.streams import kinesis_stream
 
-__all__ = ["FileSource", "KinesisSource", "Source", "file_payloads"]
+__all__ = ["DirectPutSource", "FileSource", "KinesisSource", "Source", "file_payloads"]
 
 
 class Source(Protocol):
@@ -34,6 +36,9 @@ class Source(Protocol):
 
     def poll(self) -> list[dict[str, Any]]:
         """The records there are now, as Firehose records."""
+
+
+PUT_RECORD_BATCH_RECORDS, PUT_RECORD_BATCH_BYTES, PUT_RECORD_BYTES = 500, 4 * 1024 * 1024, 1000 * 1024
 
 
 def _b64(data: bytes) -> str:
@@ -119,18 +124,30 @@ def file_payloads(path: str | Path) -> Iterator[bytes]:
     return (line.rstrip(b"\r") for line in raw.split(b"\n") if line.strip())
 
 
-class FileSource:
-    """The records of a file, put into a Direct PUT delivery stream (which re-ingestion puts back into)."""
+class DirectPutSource:
+    """A Direct PUT delivery stream: records put with ``PutRecordBatch`` come out of ``poll()``, in order.
+
+    ``put_record_batch`` checks Firehose's limits for one call (500 records, 4 MiB, 1,000 KiB per record) and,
+    when the stream has a *name*, the name it is called with, answering as Firehose does.
+
+    >>> stream = DirectPutSource("orders")
+    >>> stream.put_record_batch(DeliveryStreamName="orders", Records=[{"Data": b"a"}, {"Data": b"b"}])["FailedPutCount"]
+    0
+    >>> [r["data"] for r in stream.poll()], stream.poll(), stream.caught_up
+    (['YQ==', 'Yg=='], [], True)
+    """
 
     stream_arn = None
 
-    def __init__(self, path: str | Path, *, limit: int = 10_000) -> None:
-        self.limit, self.caught_up = limit, False
+    def __init__(self, name: str | None = None, *, limit: int = 10_000) -> None:
+        self.name, self.limit, self.caught_up = name, limit, False
         self._ids = itertools.count(1)
         self._queue: deque[dict[str, Any]] = deque()
-        self._add(file_payloads(path))
 
-    def _add(self, payloads: Iterator[bytes] | list[bytes]) -> list[str]:
+    def __repr__(self) -> str:
+        return f"DirectPutSource({self.name or ''})"
+
+    def _add(self, payloads: Iterable[bytes]) -> list[str]:
         arrival = int(time.time() * 1000)
         added = [
             {"recordId": f"{next(self._ids):056d}", "approximateArrivalTimestamp": arrival, "data": _b64(p)}
@@ -145,6 +162,21 @@ class FileSource:
         return taken
 
     def put_record_batch(self, *, DeliveryStreamName: str, Records: list[dict[str, Any]]) -> dict[str, Any]:
-        """Firehose ``PutRecordBatch`` into this delivery stream: the records come round again."""
-        ids = self._add([bytes(r["Data"]) for r in Records])
+        """Firehose ``PutRecordBatch`` into this delivery stream."""
+        if self.name is not None and DeliveryStreamName != self.name:
+            raise ValueError(f"ResourceNotFoundException: no delivery stream {DeliveryStreamName!r}")
+        data = [bytes(r["Data"]) for r in Records]
+        if not 1 <= len(data) <= PUT_RECORD_BATCH_RECORDS:
+            raise ValueError(f"InvalidArgumentException: {len(data)} records in one PutRecordBatch (1 to 500)")
+        if sum(map(len, data)) > PUT_RECORD_BATCH_BYTES or max(map(len, data)) > PUT_RECORD_BYTES:
+            raise ValueError("InvalidArgumentException: over 4 MiB in one PutRecordBatch or 1,000 KiB in a record")
+        ids = self._add(data)
         return {"FailedPutCount": 0, "Encrypted": False, "RequestResponses": [{"RecordId": i} for i in ids]}
+
+
+class FileSource(DirectPutSource):
+    """The records of a file, put into a Direct PUT delivery stream (which re-ingestion puts back into)."""
+
+    def __init__(self, path: str | Path, *, limit: int = 10_000) -> None:
+        super().__init__(limit=limit)
+        self._add(file_payloads(path))
