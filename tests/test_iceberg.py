@@ -14,6 +14,8 @@ from pipeline import Config, ConfigError, Record, respond, within_budget
 from pipeline.budget import entry_size, response_floor
 from pipeline.cli import main
 
+pytestmark = pytest.mark.usefixtures("parser")  # every test here runs on both parser paths
+
 BASE = {
     "PIPELINE_FORMAT": "iceberg",
     "PIPELINE_ICEBERG_TABLE": "lake.orders",
