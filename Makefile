@@ -1,5 +1,14 @@
 # Every target sets up what it needs: a .venv made with $(PYTHON) (3.11+) and the project installed into it.
 PYTHON ?= python3
+ARCH ?= arm64
+# `make package PYTHON=3.13`: a bare version is the Lambda runtime's Python (default 3.12, the template's), and
+# the tools here still run with python3.
+ifneq ($(filter 3.%,$(PYTHON)),)
+LAMBDA_PYTHON := $(PYTHON)
+override PYTHON := python3
+else
+LAMBDA_PYTHON ?= 3.12
+endif
 VENV := .venv
 BIN := $(VENV)/bin
 PYTEST_ARGS ?=
@@ -24,8 +33,8 @@ $(VENV)/.test: $(VENV)/.runtime
 demo: $(VENV)/.runtime  ## run the bundled cities event through the handler
 	$(BIN)/python -m pipeline demo
 
-package: $(VENV)/.runtime  ## dist/lambda.zip for Lambda: handler.py, pipeline/ and toolz (the runtime has boto3)
-	$(BIN)/python deploy/package.py dist/lambda.zip
+package: $(VENV)/.runtime  ## dist/lambda.zip for Lambda (ARCH=arm64|x86_64, PYTHON=3.12|3.13): handler.py, pipeline/, toolz, msgspec
+	$(BIN)/python deploy/package.py dist/lambda.zip --arch $(ARCH) --python $(LAMBDA_PYTHON)
 
 local: $(VENV)/.test  ## the whole path on a moto server it starts: DynamoDB -> Kinesis (or SOURCE=dynamodb-streams: a pipe) -> run-local + handler -> S3
 	$(BIN)/python -m pipeline sandbox --source $(SOURCE)

@@ -27,12 +27,12 @@ def peak_traced(handler, event) -> int:
 
 
 @pytest.mark.parametrize("source", SOURCES)
-@pytest.mark.parametrize("loads", ["orjson", "stdlib"])
-def test_peak_memory(make_event, results, quick, source, loads):
+@pytest.mark.parametrize("parser", ["msgspec", "stdlib"])
+def test_peak_memory(make_event, results, quick, source, parser):
     event = make_event("6 MB", source)
-    handler = full_handler({"PIPELINE_COLUMNS": CSV_COLUMNS}, stdlib=loads == "stdlib")
+    handler = full_handler({"PIPELINE_COLUMNS": CSV_COLUMNS}, stdlib=parser == "stdlib")
     handler(event, None)  # first-call work (caches, lazy imports) is not what a batch costs
     peak = peak_traced(handler, event)
     assert peak > 0
     if not quick:
-        results.memory[source, loads] = Memory(peak, json_size(event))
+        results.memory[source, parser] = Memory(peak, json_size(event))

@@ -10,12 +10,11 @@ import base64
 import statistics
 import time
 
-import orjson
 import pytest
 
 from pipeline import LAMBDA_RESPONSE_LIMIT, Config, make_handler
 from pipeline.local.memory import MemoryStreams
-from pipeline.parse import default_loads
+from pipeline.parse import DEFAULT_PARSER
 from pipeline.reingest import to_source
 
 from .report import BUDGETS, SIZES, SOURCES, EventInfo, Split, Timing
@@ -46,9 +45,9 @@ def paired(benchmark, handler, event, rounds: int):
     return response, Timing(stats.min, stats.median, stats.rounds, statistics.median(ratios), min(floor_times))
 
 
-def test_default_loads_is_orjson():
-    """The "orjson" rows use the default ``loads``: the ``fast`` extra must be what it picks."""
-    assert default_loads is orjson.loads
+def test_the_default_parser_is_msgspec():
+    """The default-install rows use the default parser: msgspec, a runtime dependency."""
+    assert DEFAULT_PARSER == "msgspec"
 
 
 @pytest.mark.parametrize(
@@ -76,7 +75,7 @@ def test_over_the_boundary(benchmark, make_event, results, source, budget):
     """The size-budget split: records over the budget are answered Dropped and re-ingested (into memory)."""
     event = make_event("6 MB", source)
     max_bytes = LAMBDA_RESPONSE_LIMIT if budget == "fits" else lowered_budget(event)
-    handler = over_boundary_handler(max_bytes, stdlib=False)
+    handler = over_boundary_handler(max_bytes)
     benchmark.group = f"6 MB {source} over the boundary"
     response, measured = paired(benchmark, handler, event, ROUNDS["6 MB"])
 

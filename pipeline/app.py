@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from .budget import BudgetError, within_budget
@@ -14,10 +14,10 @@ from .encode import encode
 from .events import keep_events
 from .iceberg import with_otf_metadata
 from .logs import embedded_metrics, log
-from .parse import EVENT_NAMES, Loads, parse
+from .parse import EVENT_NAMES, MSGSPEC_LOADED, parse, reads_for, resolve_parser
 from .partitions import with_partition_keys
 from .project import ColumnPresence, note_presence, project
-from .records import Record, Stage
+from .records import Stage, chain
 from .reingest import Reingester, ReingestError, fail_overflow, reingest, to_source
 from .response import Summary, respond
 from .values import is_utf8, label
@@ -56,13 +56,19 @@ def firehose_records(event: Any) -> list[Mapping[str, Any]]:
     return records
 
 
-def stages(config: Config, *, loads: Loads | None = None, presence: ColumnPresence | None = None) -> list[Stage]:
+def stages(config: Config, *, parser: str | None = None, presence: ColumnPresence | None = None) -> list[Stage]:
     """The event-independent stages for *config*, in order: decode ... encode.
 
-    ``keep_events`` is left out when every event type is kept: parse lets only those through. With
-    *presence*, the projected rows are noted in it (which columns had values).
+    The parser decodes only what the other stages read (projection pushdown, see :mod:`pipeline.parse`);
+    *parser* is ``msgspec`` or ``stdlib`` (default: msgspec when it loads). ``keep_events`` is left out when
+    every event type is kept: parse lets only those through. With *presence*, the projected rows are noted in
+    it (which columns had values).
     """
-    chosen: list[Stage] = [decode, parse(loads=loads)]
+    extra = [k.column.spec for k in config.partition_keys]
+    if config.format == "iceberg":
+        extra.append("@tableName")  # the routing's {tableName}
+    reads = reads_for(config.columns, extra, config.image)
+    chosen: list[Stage] = [decode, parse(parser=parser, reads=reads)]
     if config.events != EVENT_NAMES:
         chosen.append(keep_events(config.events))
     if config.partition_keys:
@@ -79,32 +85,25 @@ def stages(config: Config, *, loads: Loads | None = None, presence: ColumnPresen
     return chosen
 
 
-def _chain(steps: list[Stage]) -> Stage:
-    """``toolz.compose_left(*steps)``, without importing toolz (a third of the cold import of ``handler``)."""
-
-    def run(records: Iterable[Any]) -> Iterator[Record]:
-        for step in steps:
-            records = step(records)
-        return iter(records)
-
-    return run
-
-
 def make_handler(
     config: Config,
     *,
-    loads: Loads | None = None,
+    parser: str | None = None,
     reingester: Callable[[Mapping[str, Any], Any], Reingester] | None = None,
     on_summary: Callable[[dict[str, Any], list[str]], None] | None = None,
 ) -> Handler:
     """Build ``lambda_handler(event, context)`` for *config*; every stage is checked now, not per event.
 
-    *reingester* makes the re-ingestion target for an invocation (default: :func:`to_source`); tests and
-    benchmarks pass one with their own client. *on_summary* is given each invocation's summary fields and the
-    columns never seen in it (the command line prints them).
+    The built-in stages run fused (:func:`pipeline.records.chain`): one loop, one ``try`` and one envelope per
+    record from decode to encode. *parser* is ``msgspec`` or ``stdlib`` (default: msgspec when it loads; if it
+    cannot, that is logged once). *reingester* makes the re-ingestion target for an invocation (default:
+    :func:`to_source`); tests and benchmarks pass one with their own client. *on_summary* is given each
+    invocation's summary fields and the columns never seen in it (the command line prints them).
     """
+    if not MSGSPEC_LOADED:
+        _say_fallback_once()
     presence = ColumnPresence.for_columns(config.columns)
-    transform = _chain(stages(config, loads=loads, presence=presence))
+    transform = chain(stages(config, parser=resolve_parser(parser), presence=presence))
     make_target = reingester or (
         lambda event, context: to_source(event, context, max_attempts=config.reingest_max_attempts)
     )
@@ -141,6 +140,15 @@ def make_handler(
         return response
 
     return lambda_handler
+
+
+_fallback_said: list[bool] = []
+
+
+def _say_fallback_once() -> None:
+    if not _fallback_said:
+        _fallback_said.append(True)
+        log(logging.WARNING, "msgspec could not be loaded: records are parsed with the standard library")
 
 
 _OWN_ERRORS = (InvalidEvent, BudgetError, ReingestError)

@@ -15,7 +15,7 @@ from typing import Any, NamedTuple
 from .fields import FIELDS
 from .records import Record
 
-__all__ = ["Column", "parse_column", "parse_columns", "split_specs"]
+__all__ = ["Column", "attribute_of", "parse_column", "parse_columns", "split_specs"]
 
 Typed = Mapping[str, Any]
 Getter = Callable[[Mapping[str, Any], Mapping[str, Any], Record], Any]
@@ -28,6 +28,7 @@ class Column(NamedTuple):
     name: str
     spec: str
     get: Getter
+    attribute: str | None = None  #: set when the spec is one attribute of the image: ``get`` is ``image.get`` of it
 
     def __repr__(self) -> str:
         return f"Column({self.name!r}, {self.spec!r})"
@@ -74,6 +75,18 @@ def _path(spec: str) -> tuple[str | int, ...]:
     if expect_name:
         raise ValueError(f"column {spec!r} does not end in a name or index")
     return tuple(steps)
+
+
+def attribute_of(spec: str) -> str | None:
+    """The attribute of the image a column spec reads (the head of its path); None for an ``@``-field.
+
+    >>> attribute_of('address.city'), attribute_of('"a.b"[0]'), attribute_of("@eventName")
+    ('address', 'a.b', None)
+    """
+    if spec.startswith("@"):
+        return None
+    head = _path(spec)[0]
+    return head if type(head) is str else None
 
 
 def _resolve(value: Any, steps: tuple[str | int, ...]) -> Any:
@@ -126,7 +139,9 @@ def parse_column(text: str) -> Column:
         if field is None:
             raise ValueError(f"unknown field {spec!r}; known: {', '.join('@' + f for f in FIELDS)}")
         return Column(alias or spec[1:], spec, lambda change, _image, rec: field(change, rec))
-    return Column(alias or spec, spec, _path_getter(_path(spec)))
+    steps = _path(spec)
+    plain = steps[0] if len(steps) == 1 and type(steps[0]) is str else None
+    return Column(alias or spec, spec, _path_getter(steps), plain)
 
 
 def parse_columns(specs: str | Iterable[str | Column]) -> tuple[Column, ...]:

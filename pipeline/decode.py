@@ -31,3 +31,6 @@ def decode(records: Iterable[Any]) -> Iterator[Record]:
     [('Ok', b'hi'), ('ProcessingFailed', 'decode: data is not valid base64 (Only base64 data is allowed)')]
     """
     return _decode(records)
+
+
+decode.steps = _decode.steps  # type: ignore[attr-defined]  # so that make_handler fuses it with the next stages

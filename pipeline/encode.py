@@ -18,16 +18,44 @@ from collections.abc import Callable, Mapping, Sequence
 from json.encoder import encode_basestring
 from typing import Any
 
-from .attributes import to_json, to_text
+from .attributes import to_json, to_plain, to_text
 from .iceberg import iceberg_lines
 from .records import RecordError, Stage, per_record
 from .values import is_utf8, label
+
+try:  # msgspec writes JSON Lines byte for byte as json_line does, faster; without it, json_line runs
+    from msgspec import Raw
+    from msgspec.json import Encoder
+except ImportError:
+    Raw = Encoder = None
 
 __all__ = ["FORMATS", "csv_line", "encode", "json_line", "tsv_line"]
 
 Row = Mapping[str, Any]
 FORMATS = ("csv", "tsv", "jsonl", "iceberg")
 _TSV_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
+
+
+def _json_lines() -> Callable[[tuple[Row, ...]], bytes]:
+    """JSON Lines with msgspec's encoder: the same bytes and reasons as :func:`json_line`, numbers verbatim.
+
+    >>> _json_lines()(({"n": {"N": "1.50"}, "s": {"S": "é\\n"}, "gone": None},)) == _stdlib_json_lines(
+    ...     ({"n": {"N": "1.50"}, "s": {"S": "é\\n"}, "gone": None},))
+    True
+    """
+    encode = Encoder().encode
+
+    def lines(rows: tuple[Row, ...]) -> bytes:
+        # every row checked first, as json_line does before the text is encoded: a bad value's reason wins
+        try:
+            plain = [{name: None if v is None else to_plain(v, Raw) for name, v in row.items()} for row in rows]
+            if len(plain) == 1:
+                return encode(plain[0]) + b"\n"
+            return b"\n".join(map(encode, plain)) + b"\n"
+        except (RecordError, UnicodeEncodeError) as exc:  # rare: name the column at fault, as json_line's path does
+            raise _culprit(rows, _json_value, exc) from None
+
+    return lines
 
 
 def _csv_cell(text: str) -> str:
@@ -79,6 +107,14 @@ def json_line(row: Row) -> str:
     )
 
 
+def _texts(row: Row, null: str) -> list[str]:
+    """``[to_text(v, null) for v in row.values()]``, with to_text's first test inlined: most cells are S."""
+    return [
+        text if type(v) is dict and type(text := v.get("S")) is str and len(v) == 1 else to_text(v, null)
+        for v in row.values()
+    ]
+
+
 def _culprit(rows: tuple[Row, ...], convert: Callable[[Any], str], exc: Exception) -> Exception:
     """The error for a row that failed to encode, naming the column at fault (names are config or keys)."""
     for row in rows:
@@ -96,7 +132,7 @@ def _json_value(value: Any) -> str:
     return "null" if value is None else to_json(value)
 
 
-def _json_lines(rows: tuple[Row, ...]) -> bytes:
+def _stdlib_json_lines(rows: tuple[Row, ...]) -> bytes:
     try:
         return "".join(map(json_line, rows)).encode()
     except (RecordError, UnicodeEncodeError) as exc:
@@ -110,8 +146,8 @@ def _csv_lines(null: str) -> Callable[[tuple[Row, ...]], bytes]:
     def lines(rows: tuple[Row, ...]) -> bytes:
         try:
             if len(rows) == 1:
-                return csv_line([to_text(v, null) for v in rows[0].values()]).encode()
-            return "".join([csv_line([to_text(v, null) for v in row.values()]) for row in rows]).encode()
+                return csv_line(_texts(rows[0], null)).encode()
+            return "".join([csv_line(_texts(row, null)) for row in rows]).encode()
         except (RecordError, UnicodeEncodeError) as exc:  # rare: name the column at fault
             raise _culprit(rows, cell, exc) from None
 
@@ -122,7 +158,7 @@ def _tsv_lines(null: str) -> Callable[[tuple[Row, ...]], bytes]:
     if "\\" not in null:  # the null text needs no escaping: escape the joined line at once
 
         def row_text(row: Row) -> str:
-            return tsv_line([to_text(v, null) for v in row.values()])
+            return tsv_line(_texts(row, null))
 
     else:  # a null text such as \N is written as it is, unescaped, unlike a string holding it
 
@@ -167,7 +203,7 @@ def encode(fmt: str = "csv", *, null: str = "", types: Sequence[tuple[str, str]]
             raise ValueError("the iceberg format needs the columns' Iceberg types")
         return per_record(iceberg_lines(types), "encode")
     if fmt == "jsonl":
-        return per_record(_json_lines, "encode")
+        return per_record(_json_lines() if Encoder is not None else _stdlib_json_lines, "encode")
     if fmt == "csv":
         return per_record(_csv_lines(null), "encode")
     if "\t" in null or "\n" in null or "\r" in null:

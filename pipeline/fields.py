@@ -33,6 +33,7 @@ from .records import Record, RecordError
 
 __all__ = [
     "FIELDS",
+    "FIELD_READS",
     "SEQUENCE_VERSION_WIDTH",
     "TIMES",
     "TIME_VERSION_WIDTH",
@@ -250,3 +251,21 @@ FIELDS: dict[str, FieldGetter] = {
     "arrivalTimestamp": _iso(_arrival_millis),
     "version": lambda change, _rec: {"S": change_version(change)},
 }
+
+#: What each ``@``-field reads from a change: ``(top-level fields, dynamodb fields)`` besides ``eventName``, the
+#: images and ``Keys`` (which every change has). The parser decodes only these (see :func:`pipeline.parse.reads_for`).
+FIELD_READS: dict[str, tuple[frozenset[str], frozenset[str]]] = {
+    "eventName": (frozenset(), frozenset()),
+    "eventID": (frozenset({"eventID"}), frozenset()),
+    "tableName": (frozenset({"tableName", "eventSourceARN"}), frozenset()),
+    "awsRegion": (frozenset({"awsRegion"}), frozenset()),
+    "approximateCreationDateTime": (frozenset(), frozenset({"ApproximateCreationDateTime"})),
+    "sizeBytes": (frozenset(), frozenset({"SizeBytes"})),
+    "isTtlDelete": (frozenset({"userIdentity"}), frozenset()),
+    "recordId": (frozenset(), frozenset()),
+    "partitionKey": (frozenset(), frozenset()),
+    "sequenceNumber": (frozenset(), frozenset({"SequenceNumber"})),
+    "arrivalTimestamp": (frozenset(), frozenset()),
+    "version": (frozenset(), frozenset({"SequenceNumber", "ApproximateCreationDateTime"})),
+}
+assert FIELD_READS.keys() == FIELDS.keys()

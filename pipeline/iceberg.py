@@ -31,6 +31,7 @@ from .columns import Column
 from .fields import table_name
 from .project import pick_image
 from .records import OK, Record, RecordError, Stage, map_records
+from .values import is_utf8, label
 
 __all__ = [
     "ICEBERG_MODES",
@@ -401,10 +402,25 @@ def iceberg_line(types: Sequence[tuple[str, str]]) -> Callable[[Mapping[str, Any
 def iceberg_lines(types: Sequence[tuple[str, str]]) -> Callable[[tuple[Mapping[str, Any], ...]], bytes]:
     """A record's rows -> its data: the one change's JSON object (a record of several changes fails)."""
     line = iceberg_line(types)
+    converters = [(name, _converter(kind)) for name, kind in types]
+
+    def culprit(row: Mapping[str, Any], exc: Exception) -> Exception:
+        """The error naming the column at fault, as the other formats do (the name, never the value)."""
+        for (name, convert), value in zip(converters, row.values(), strict=True):
+            try:
+                text = convert(value)
+            except RecordError as error:
+                return RecordError(f"column {label(name)}: {error}")
+            if not is_utf8(text):
+                return RecordError(f"column {label(name)} is not UTF-8 text")
+        return exc
 
     def lines(rows: tuple[Mapping[str, Any], ...]) -> bytes:
         if len(rows) != 1:
             raise RecordError(f"the record holds {len(rows)} changes; Firehose's Iceberg destination takes one")
-        return line(rows[0]).encode()
+        try:
+            return line(rows[0]).encode()
+        except (RecordError, UnicodeEncodeError) as exc:  # rare: find the column at fault
+            raise culprit(rows[0], exc) from None
 
     return lines

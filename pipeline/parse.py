@@ -13,28 +13,97 @@ Accepted, detected per record by shape:
   that a pipe's documented example event, or a batch re-sent as one record, still parses.
 
 A UTF-8 byte-order mark is tolerated. Anything else is ``ProcessingFailed`` with the reason.
+
+Two paths, one answer. The standard library path (:func:`stdlib_changes`, :func:`strict_loads`) is the judge.
+The msgspec path, the default, pushes the projection down into the parser: the columns, partition keys and
+image are known when the pipeline is built, so :func:`reads_for` works out what each change must yield
+(``eventName``, the image the columns read and in it only the attributes they name, the fields the
+``@``-columns use) and :func:`msgspec_changes` builds msgspec ``Struct`` types for it once, skipping the rest.
+It accepts a payload only when the standard library path would accept it with the same values: whatever
+msgspec refuses (malformed JSON, a wrong type, a lone surrogate escape, a number out of its range ...) is
+handed to the standard library path, whose answer, value or reason, is the one given; text that msgspec would
+skip unread is still checked to be UTF-8.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Iterable
+from operator import attrgetter
+from typing import Any, Literal, NamedTuple
 
+from .columns import Column, attribute_of
+from .fields import FIELD_READS
 from .records import Drop, RecordError, Stage, per_record
 
-__all__ = ["EVENT_NAMES", "Change", "check_change", "default_loads", "parse"]
+__all__ = [
+    "DEFAULT_PARSER",
+    "EVENT_NAMES",
+    "MSGSPEC_LOADED",
+    "PARSERS",
+    "Change",
+    "Reads",
+    "changes_in",
+    "check_change",
+    "msgspec_changes",
+    "msgspec_whole",
+    "parse",
+    "reads_for",
+    "resolve_parser",
+    "stdlib_changes",
+    "strict_loads",
+]
 
 EVENT_NAMES = frozenset({"INSERT", "MODIFY", "REMOVE"})
+PARSERS = ("msgspec", "stdlib")
 Change = dict[str, Any]
-Loads = Callable[[bytes], Any]
 _BOM = b"\xef\xbb\xbf"
 _NO_CHANGES = Drop("no change records in payload")
+_OPEN_BRACE = ord("{")
+Changes = Callable[[bytes], Any]
 
-try:  # the ``fast`` extra: orjson parses the same JSON about twice as fast
-    from orjson import loads as default_loads
-except ImportError:  # pragma: no cover - exercised when the extra is not installed
-    default_loads = json.loads
+try:  # a runtime dependency; without it (an environment that cannot load it) the standard library path runs
+    import msgspec
+
+    MSGSPEC_LOADED = True
+except ImportError:  # exercised by the fallback test, in a subprocess
+    msgspec = None
+    MSGSPEC_LOADED = False
+#: The parser when none is named: msgspec when it loads. (Tests switch it to run everything on both paths.)
+DEFAULT_PARSER = "msgspec" if MSGSPEC_LOADED else "stdlib"
+
+
+def _refuse_constant(name: str) -> Any:
+    raise RecordError(f"not valid JSON ({name} is not a JSON number)")
+
+
+def _int(text: str) -> int | float:
+    try:
+        return int(text)
+    except ValueError:  # longer than int's digit limit: out of range, read as infinity like 1e400
+        return float(text)
+
+
+_DECODER = json.JSONDecoder(parse_constant=_refuse_constant, parse_int=_int)
+
+
+def strict_loads(data: bytes) -> Any:
+    """JSON from UTF-8 bytes, by the rules every parser here follows.
+
+    UTF-8 only (``json.loads`` would also take UTF-16 and UTF-32); ``NaN`` and ``Infinity`` are refused; a number
+    beyond a float's range, or an integer too long for ``int``, is read as infinity (the fields that use numbers
+    then refuse it), never an error of the parse.
+
+    >>> strict_loads('{"n": 1e400, "s": "Zürich"}'.encode())
+    {'n': inf, 's': 'Zürich'}
+    >>> strict_loads("{}".encode("utf-16"))
+    Traceback (most recent call last):
+    UnicodeDecodeError: 'utf-8' codec can't decode byte 0xff in position 0: invalid start byte
+    >>> strict_loads(b"[NaN]")
+    Traceback (most recent call last):
+    pipeline.records.RecordError: not valid JSON (NaN is not a JSON number)
+    """
+    return _DECODER.decode(data.decode("utf-8"))
 
 
 def check_change(doc: Any, where: str = "") -> Change:
@@ -59,10 +128,59 @@ def check_change(doc: Any, where: str = "") -> Change:
     return doc
 
 
-def parse(*, loads: Loads | None = None) -> Stage:
+def changes_in(doc: Any) -> tuple[Change, ...] | Drop:
+    """The change records in a parsed payload: one change, ``{"Records": [...]}`` of them, or a JSON array of them.
+
+    >>> changes_in({"Records": []})
+    Drop(reason='no change records in payload')
+    """
+    if type(doc) is dict:
+        if "dynamodb" in doc or "eventName" in doc:
+            return (check_change(doc),)
+        inner = doc.get("Records")
+        if type(inner) is list:
+            if not inner:
+                return _NO_CHANGES
+            return tuple([check_change(c, f"Records[{i}] ") for i, c in enumerate(inner)])
+        raise RecordError("not a DynamoDB change record: has neither 'dynamodb' nor a 'Records' list")
+    if type(doc) is list:  # a batch as a JSON array, as EventBridge Pipes hands one to a target
+        if not doc:
+            return _NO_CHANGES
+        return tuple([check_change(c, f"[{i}] ") for i, c in enumerate(doc)])
+    raise RecordError(f"not a DynamoDB change record: JSON {type(doc).__name__}, not an object")
+
+
+def stdlib_changes(payload: Any) -> tuple[Change, ...] | Drop:
+    """The standard library path: a record's bytes -> its change records (whole), or a Drop; RecordError if none.
+
+    >>> stdlib_changes(b'{"eventName": "REMOVE", "dynamodb": {"Keys": {}}}')
+    ({'eventName': 'REMOVE', 'dynamodb': {'Keys': {}}},)
+    """
+    if type(payload) is not bytes:
+        raise RecordError("expects bytes (run decode first)")
+    if payload.startswith(_BOM):
+        payload = payload[3:]
+    return changes_in(strict_loads(payload))
+
+
+def resolve_parser(parser: str | None) -> str:
+    """*parser*, or the default (msgspec when it loads, else stdlib) for None; an unknown name is refused.
+
+    >>> resolve_parser("stdlib")
+    'stdlib'
+    """
+    chosen = DEFAULT_PARSER if parser is None else parser
+    if chosen not in PARSERS:
+        raise ValueError(f"unknown parser {chosen!r} (known: {', '.join(PARSERS)})")
+    return chosen
+
+
+def parse(*, parser: str | None = None, reads: Any = None) -> Stage:
     """Parse each record's bytes into a tuple of change records.
 
-    *loads* defaults to orjson's when the ``fast`` extra is installed, else ``json.loads``.
+    *parser* is ``msgspec`` (the default when it loads) or ``stdlib``; both give the same result and reason
+    for every record. *reads* (a :class:`Reads`) narrows what msgspec decodes to what the
+    pipeline's other stages read: the changes then hold only that (see :func:`msgspec_changes`).
 
     >>> change = b'{"eventName": "REMOVE", "dynamodb": {"Keys": {"id": {"N": "7"}}}}'
     >>> parsed = list(parse()([
@@ -76,27 +194,196 @@ def parse(*, loads: Loads | None = None) -> Stage:
     >>> parsed[3].result, parsed[3].reason  # doctest: +ELLIPSIS
     ('ProcessingFailed', 'parse: not valid JSON ...')
     """
-    load = loads or default_loads
+    if resolve_parser(parser) == "stdlib":
+        return per_record(stdlib_changes, "parse")
+    return per_record(
+        msgspec_whole(stdlib_changes, changes_in) if reads is None else msgspec_changes(reads, stdlib_changes), "parse"
+    )
 
-    def changes(payload: Any) -> tuple[Change, ...] | Drop:
-        if type(payload) is not bytes:
-            raise RecordError("expects bytes (run decode first)")
-        if payload.startswith(_BOM):
-            payload = payload[3:]
-        doc = load(payload)
-        if type(doc) is dict:
-            if "dynamodb" in doc or "eventName" in doc:
-                return (check_change(doc),)
-            inner = doc.get("Records")
-            if type(inner) is list:
-                if not inner:
-                    return _NO_CHANGES
-                return tuple([check_change(c, f"Records[{i}] ") for i, c in enumerate(inner)])
-            raise RecordError("not a DynamoDB change record: has neither 'dynamodb' nor a 'Records' list")
-        if type(doc) is list:  # a batch as a JSON array, as EventBridge Pipes hands one to a target
-            if not doc:
-                return _NO_CHANGES
-            return tuple([check_change(c, f"[{i}] ") for i, c in enumerate(doc)])
-        raise RecordError(f"not a DynamoDB change record: JSON {type(doc).__name__}, not an object")
 
-    return per_record(changes, "parse")
+# --- projection pushdown: msgspec decodes only what the configuration reads ---------------------------------
+
+
+class Reads(NamedTuple):
+    """What a pipeline reads from each change; the parser may leave the rest undecoded."""
+
+    image: str = "auto"  #: which image the columns read: auto, new, old or keys (see ``project.pick_image``)
+    attributes: frozenset[str] | None = None  #: the attributes of that image read; None: the whole image
+    fields: frozenset[str] = frozenset()  #: top-level fields of the change, besides eventName and dynamodb
+    dynamodb: frozenset[str] = frozenset()  #: fields of ``dynamodb``, besides Keys and the images
+
+
+def reads_for(columns: Iterable[Column] | None, specs: Iterable[str] = (), image: str = "auto") -> Reads:
+    """What *columns* (None: the whole image) and the extra column *specs* (partition keys) read.
+
+    >>> from pipeline.columns import parse_columns
+    >>> reads_for(parse_columns("id, city=address.city, @eventName, at=@approximateCreationDateTime"), ["@tableName"])
+    Reads(image='auto', attributes=frozenset({...}), fields=frozenset({...}),
+          dynamodb=frozenset({'ApproximateCreationDateTime'}))
+    >>> sorted(_.attributes), sorted(_.fields)
+    (['address', 'id'], ['eventSourceARN', 'tableName'])
+    """
+    attributes: set[str] | None = None if columns is None else set()
+    fields: set[str] = set()
+    dynamodb: set[str] = set()
+    for spec in [*(c.spec for c in columns or ()), *specs]:
+        head = attribute_of(spec)
+        if head is None:
+            top, ddb = FIELD_READS[spec[1:]]
+            fields |= top
+            dynamodb |= ddb
+        elif attributes is not None:
+            attributes.add(head)
+    return Reads(image, None if attributes is None else frozenset(attributes), frozenset(fields), frozenset(dynamodb))
+
+
+def _utf8(data: bytes) -> bytes:
+    body = data[3:] if data.startswith(_BOM) else data
+    if not body.isascii():
+        body.decode()  # UTF-8 only, also in what msgspec skips unread
+    return body
+
+
+def msgspec_whole(judge: Changes, changes_in: Callable[[Any], Any]) -> Changes:
+    """The parse function that decodes whole changes with msgspec; *judge* answers what msgspec refuses.
+
+    *changes_in* finds and checks the change records in the decoded payload, as on the standard library path.
+
+    >>> from pipeline.parse import changes_in, stdlib_changes
+    >>> msgspec_whole(stdlib_changes, changes_in)(b'{"eventName": "INSERT", "dynamodb": {"Keys": {}}, "n": 1}')
+    ({'eventName': 'INSERT', 'dynamodb': {'Keys': {}}, 'n': 1},)
+    """
+    decode = msgspec.json.Decoder().decode
+
+    def changes(data: bytes) -> Any:
+        try:
+            doc = decode(_utf8(data))
+        except Exception:  # the standard library path gives the answer, reason and all
+            return judge(data)
+        return changes_in(doc)
+
+    return changes
+
+
+def _fields(names: list[str]) -> Callable[[Any], dict[str, Any]]:
+    """A function giving ``{name: struct.name}`` for *names* (identifiers), with as little work as possible."""
+    if not names:
+        return lambda _struct: {}
+    if len(names) == 1:
+        [name] = names
+        return lambda struct: {name: getattr(struct, name)}
+    get = attrgetter(*names)
+    return lambda struct: dict(zip(names, get(struct), strict=True))
+
+
+def _struct(name: str, fields: list[tuple[str, Any, Any]], rename: dict[str, str] | None = None) -> Any:
+    return msgspec.defstruct(name, fields, rename=rename, gc=False)  # decoded JSON holds no cycles
+
+
+def _payload_type(reads: Reads, image: Any) -> Any:
+    """The msgspec type of a payload: one change, or ``{"Records": [...]}`` of them, with only what *reads* names.
+
+    *image* is the type of the image the columns read; the other images are only checked to be objects.
+    """
+    skipped = _struct("Skipped", [])
+    keys, new, old = {
+        "auto": (image, image, image),
+        "new": (skipped, image, skipped),
+        "old": (skipped, skipped, image),
+        "keys": (image, skipped, skipped),
+    }[reads.image]
+    unset = msgspec.UNSET
+    dynamodb = _struct(
+        "DynamoDB",
+        [
+            ("Keys", keys, msgspec.NODEFAULT),
+            ("NewImage", new | msgspec.UnsetType, unset),
+            ("OldImage", old | msgspec.UnsetType, unset),
+            *((name, Any, None) for name in sorted(reads.dynamodb)),
+        ],
+    )
+    top = [(name, Any, None) for name in sorted(reads.fields)]
+    event_name = Literal["INSERT", "MODIFY", "REMOVE"]
+    change = _struct(
+        "Change", [("eventName", event_name, msgspec.NODEFAULT), ("dynamodb", dynamodb, msgspec.NODEFAULT), *top]
+    )
+    return _struct(
+        "Payload",
+        [
+            ("eventName", event_name | msgspec.UnsetType, unset),
+            ("dynamodb", dynamodb | msgspec.UnsetType, unset),
+            ("Records", list[change] | msgspec.UnsetType, unset),
+            *top,
+        ],
+    )
+
+
+def msgspec_changes(reads: Reads, judge: Changes) -> Changes:
+    """The per-record parse function for *reads*: bytes -> a tuple of (pruned) change dicts, or a Drop.
+
+    *judge* is the standard library's parse function: any payload msgspec does not take goes to it.
+    The changes hold only what *reads* names (the chosen image under its own key, an attribute that is
+    absent as None): what the other stages look up is what they would find in the whole change.
+
+    >>> from pipeline.parse import stdlib_changes
+    >>> fast = msgspec_changes(Reads("auto", frozenset({"id"})), stdlib_changes)
+    >>> fast(b'{"eventName": "INSERT", "dynamodb": {"Keys": {"id": {"N": "1"}},'
+    ...      b' "NewImage": {"id": {"N": "1"}, "big": {"S": "not decoded"}}}}')
+    ({'eventName': 'INSERT', 'dynamodb': {'NewImage': {'id': {'N': '1'}}}},)
+    >>> fast(b'{"eventName": "UPSERT", "dynamodb": {"Keys": {}}}')  # the standard library's reason
+    Traceback (most recent call last):
+    pipeline.records.RecordError: not a DynamoDB change record: eventName is not INSERT, MODIFY or REMOVE
+    """
+    unset = msgspec.UNSET
+    whole = reads.attributes is None
+    raw_type = msgspec.Raw
+    if whole:  # kept undecoded (msgspec.Raw) until the image to write is chosen: the others are only checked
+        image_type: Any = msgspec.Raw
+        as_dict: Callable[[Any], dict[str, Any]] = msgspec.json.Decoder(dict[str, Any]).decode
+    else:
+        names = sorted(reads.attributes)
+        renamed = {f"a{i}": name for i, name in enumerate(names)}
+        image_type = _struct("Image", [(field, Any, None) for field in renamed], renamed)
+        astuple = msgspec.structs.astuple
+        as_dict = lambda image: dict(zip(names, astuple(image), strict=True))  # noqa: E731
+    decode = msgspec.json.Decoder(_payload_type(reads, image_type)).decode
+    ddb_fields, top_fields = _fields(sorted(reads.dynamodb)), _fields(sorted(reads.fields))
+    choice = reads.image
+    key = "OldImage" if choice == "old" else "NewImage"
+
+    def pruned(c: Any) -> dict[str, Any]:
+        d = c.dynamodb
+        if whole:  # each image must be an object, as check_change requires
+            for raw in (d.Keys, d.NewImage, d.OldImage):
+                if type(raw) is raw_type and memoryview(raw)[0] != _OPEN_BRACE:
+                    raise ValueError("an image is not an object")
+        ddb = ddb_fields(d)
+        if choice == "auto":
+            if d.NewImage is not unset:
+                ddb["NewImage"] = as_dict(d.NewImage)
+            elif d.OldImage is not unset:
+                ddb["OldImage"] = as_dict(d.OldImage)
+            else:
+                ddb["Keys"] = as_dict(d.Keys)
+        elif choice == "keys":
+            ddb["Keys"] = as_dict(d.Keys)
+        else:
+            image = getattr(d, key)
+            if image is not unset:
+                ddb[key] = as_dict(image)
+        out = {"eventName": c.eventName, "dynamodb": ddb}
+        out.update(top_fields(c))
+        return out
+
+    def changes(data: bytes) -> Any:
+        try:
+            doc = decode(_utf8(data))
+            if doc.dynamodb is not unset and doc.eventName is not unset:
+                return (pruned(doc),)
+            if doc.dynamodb is unset and doc.eventName is unset and doc.Records:
+                return tuple([pruned(c) for c in doc.Records])
+        except Exception:
+            pass
+        return judge(data)
+
+    return changes

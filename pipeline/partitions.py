@@ -20,7 +20,7 @@ from .attributes import to_text
 from .columns import parse_column, split_specs
 from .fields import TIMES, epoch_millis
 from .project import pick_image
-from .records import Record, RecordError, Stage, map_records
+from .records import Record, RecordError, Stage, Step, fused
 from .values import always_empty, check_partition_value, is_number, is_utf8, label
 
 __all__ = ["STRFTIME_CODES", "PartitionKey", "check_strftime", "parse_partition_keys", "with_partition_keys"]
@@ -161,14 +161,14 @@ def with_partition_keys(specs: str | Iterable[str | PartitionKey], image: str = 
         raise ValueError("no partition keys given")
     choose = pick_image(image)
 
-    def attach(rec: Record) -> Record:
+    def attach(changes: tuple[Mapping[str, Any], ...], rec: Record) -> dict[str, str] | None:
         found: dict[str, str] | None = None
-        for change in rec.value:
+        for change in changes:
             image_ = choose(change)
             these = {k.name: k.value(change, image_, rec) for k in keys}
             if found is not None and these != found:
                 raise RecordError("changes in one record have different partition keys")
             found = these
-        return Record(rec.id, rec.source, rec.value, rec.result, None, found, rec.otf)
+        return found
 
-    return map_records(attach, "partition_keys")
+    return fused([Step("partition_keys", attach, "keys")])

@@ -5,11 +5,11 @@ Only the attributes the columns ask for are looked up; nothing is converted yet 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from .columns import Column, parse_columns
-from .records import OK, Record, RecordError, Stage, map_records
+from .records import Record, RecordError, Stage, Step, fused
 
 __all__ = ["IMAGES", "ColumnPresence", "note_presence", "pick_image", "project"]
 
@@ -52,21 +52,36 @@ def project(columns: str | Iterable[str | Column] | None, image: str = "auto") -
     choose = pick_image(image)
     if columns is None:
 
-        def whole(rec: Record) -> Record:
-            return rec.with_value(tuple([_checked(choose(c)) for c in rec.value]))
+        def whole(changes: tuple[Mapping[str, Any], ...]) -> tuple[Image, ...]:
+            return tuple([_checked(choose(c)) for c in changes])
 
-        return map_records(whole, "project")
+        return fused([Step("project", whole)])
 
-    getters = tuple((c.name, c.get) for c in parse_columns(columns))
+    chosen = parse_columns(columns)
+    getters = tuple((c.name, c.attribute, c.get) for c in chosen)
+    if all(c.attribute is not None for c in chosen):  # attributes only: one C-level pass over the image
+        names, attributes = tuple(c.name for c in chosen), tuple(c.attribute for c in chosen)
 
-    def rows(rec: Record) -> Record:
+        def plain(changes: tuple[Mapping[str, Any], ...]) -> tuple[dict[str, Any], ...]:
+            if len(changes) == 1:
+                return (dict(zip(names, map(choose(changes[0]).get, attributes), strict=True)),)
+            return tuple([dict(zip(names, map(choose(c).get, attributes), strict=True)) for c in changes])
+
+        return fused([Step("project", plain)])
+
+    def rows(changes: tuple[Mapping[str, Any], ...], rec: Record) -> tuple[dict[str, Any], ...]:
         out = []
-        for change in rec.value:
+        for change in changes:
             image_ = choose(change)
-            out.append({name: get(change, image_, rec) for name, get in getters})
-        return rec.with_value(tuple(out))
+            out.append(
+                {
+                    name: image_.get(attribute) if attribute is not None else get(change, image_, rec)
+                    for name, attribute, get in getters
+                }
+            )
+        return tuple(out)
 
-    return map_records(rows, "project")
+    return fused([Step("project", rows, "record")])
 
 
 def _checked(image: Any) -> Image:
@@ -132,15 +147,9 @@ def note_presence(presence: ColumnPresence) -> Stage:
     (['Ok'], set())
     """
 
-    def run(records: Iterable[Record]) -> Iterator[Record]:
-        records = iter(records)
-        for rec in records:
-            if not presence.unseen:  # all seen: hand the rest through without looking (yield from runs in C)
-                yield rec
-                yield from records
-                return
-            if rec.result == OK:
-                presence.see(rec.value)
-            yield rec
+    def look(rows: tuple[Mapping[str, Any], ...]) -> tuple[Mapping[str, Any], ...]:
+        if presence.unseen:  # once every column has been seen, nothing more is looked at
+            presence.see(rows)
+        return rows
 
-    return run
+    return fused([Step("note_presence", look)])  # a step: it fuses with project and encode

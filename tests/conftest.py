@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import csv
+import importlib
 import io
 import json
 import os
@@ -19,8 +20,10 @@ import pytest
 from pipeline import Config, make_handler
 from pipeline.local.context import LocalContext
 from pipeline.local.contract import contract_problems
+from pipeline.parse import PARSERS
 
 FIXTURES = Path(__file__).parent / "fixtures"
+parse_module = importlib.import_module("pipeline.parse")  # the module (the package's `parse` is the stage)
 PEER_EVENTS = FIXTURES / "peer-events"
 
 os.environ.update(
@@ -92,6 +95,18 @@ def csv_rows(response: dict[str, Any]) -> list[list[str]]:
 
 def results(response: dict[str, Any]) -> list[str]:
     return [e["result"] for e in response["records"]]
+
+
+@pytest.fixture(params=PARSERS)
+def parser(request: pytest.FixtureRequest):
+    """Run the test on each parser path (msgspec, stdlib): the default the handler picks is switched.
+
+    A module opts in with ``pytestmark = pytest.mark.usefixtures("parser")``; both paths must pass unchanged.
+    """
+    saved = parse_module.DEFAULT_PARSER
+    parse_module.DEFAULT_PARSER = request.param
+    yield request.param
+    parse_module.DEFAULT_PARSER = saved
 
 
 @pytest.fixture

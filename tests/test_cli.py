@@ -12,6 +12,8 @@ from conftest import firehose_event
 from pipeline.cli import main
 from pipeline.tools.generate import generate_event
 
+pytestmark = pytest.mark.usefixtures("parser")  # every test here runs on both parser paths
+
 
 def test_demo_prints_the_csv_and_the_summary(capsys):
     assert main(["demo"]) == 0

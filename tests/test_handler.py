@@ -13,6 +13,8 @@ from conftest import csv_rows, firehose_event, handler_for, results, run
 from pipeline import InvalidEvent
 from pipeline.local.context import LocalContext
 
+pytestmark = pytest.mark.usefixtures("parser")  # every test here runs on both parser paths
+
 SECRET = "SECRET-4111-1111-1111-1111"
 
 

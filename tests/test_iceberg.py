@@ -14,6 +14,8 @@ from pipeline import Config, ConfigError, Record, respond, within_budget
 from pipeline.budget import entry_size, response_floor
 from pipeline.cli import main
 
+pytestmark = pytest.mark.usefixtures("parser")  # every test here runs on both parser paths
+
 BASE = {
     "PIPELINE_FORMAT": "iceberg",
     "PIPELINE_ICEBERG_TABLE": "lake.orders",
@@ -137,6 +139,23 @@ def test_a_value_its_column_cannot_hold_fails_its_record_with_the_reason(types, 
     response = run(firehose_event([change("INSERT", "a", amount=value), change("INSERT", "b")]), **env)
     assert results(response) == ["ProcessingFailed", "Ok"]
     assert reason in caplog.text
+
+
+@pytest.mark.parametrize(
+    ("types", "value", "reason"),
+    [
+        ("", {"N": "NaN"}, "column 'amount': N value is not a number"),
+        ("amount=decimal(38,2)", {"N": "1,2"}, "column 'amount': N value is not a number"),
+        ("amount=binary", {"B": "!!not base64"}, "column 'amount': B value is not base64"),
+        ("", {"S": "lone \ud800 surrogate"}, "column 'amount' is not UTF-8 text"),
+    ],
+)
+def test_a_value_that_is_not_what_its_type_says_fails_naming_the_column_never_the_value(types, value, reason, caplog):
+    env = {**BASE, "PIPELINE_ICEBERG_TYPES": types} if types else BASE
+    response = run(firehose_event([change("INSERT", "a", amount=value), change("INSERT", "b")]), **env)
+    assert results(response) == ["ProcessingFailed", "Ok"]
+    assert reason in caplog.text
+    assert "NaN" not in caplog.text and "not base64" not in caplog.text.replace("is not base64", "")
 
 
 @pytest.mark.parametrize(

@@ -10,6 +10,8 @@ from conftest import PEER_EVENTS, csv_rows, firehose_event, load_fixture, output
 
 from pipeline.local.contract import contract_problems
 
+pytestmark = pytest.mark.usefixtures("parser")  # every test here runs on both parser paths
+
 FIREHOSE_EVENTS = sorted(
     p.name for p in PEER_EVENTS.glob("*.json") if b'"records"' in p.read_bytes() and "response" not in p.name
 )

@@ -24,6 +24,8 @@ from pipeline.local.contract import contract_problems, runtime_size
 from pipeline.local.memory import MemoryStreams
 from pipeline.reingest import to_source
 
+pytestmark = pytest.mark.usefixtures("parser")  # every test here runs on both parser paths
+
 settings.register_profile("ci", deadline=None, suppress_health_check=[HealthCheck.too_slow])
 settings.load_profile("ci")
 
@@ -311,19 +313,19 @@ def hostile_events(draw):
     return event
 
 
-@given(hostile_events(), hostile_configs, st.sampled_from([None, json.loads]), st.floats(0, 1.1))
-def test_every_response_can_be_sent_by_the_runtime_and_stays_in_budget(event, env, loads, share):
+@given(hostile_events(), hostile_configs, st.sampled_from(["msgspec", "stdlib"]), st.floats(0, 1.1))
+def test_every_response_can_be_sent_by_the_runtime_and_stays_in_budget(event, env, parser, share):
     """Whatever the strings, the response serialises the runtime's way (UTF-8 encodable) within the budget."""
     if env["PIPELINE_FORMAT"] == "jsonl" and share > 0.5:
         env["PIPELINE_COLUMNS"] = ""  # the whole image: hostile attribute names become output keys
     floor, _ = response_floor(r["recordId"] for r in event["records"])
     unlimited = runtime_size(
-        make_handler(Config.from_env({**env, "PIPELINE_REINGEST": "off"}), loads=loads)(event, LocalContext())
+        make_handler(Config.from_env({**env, "PIPELINE_REINGEST": "off"}), parser=parser)(event, LocalContext())
     )
     budget = max(1024, floor + int(share * (unlimited - floor)))
     streams = MemoryStreams()
     config = Config.from_env({**env, "PIPELINE_MAX_RESPONSE_BYTES": str(budget)})
-    run = make_handler(config, loads=loads, reingester=lambda e, c: to_source(e, c, client=streams))
+    run = make_handler(config, parser=parser, reingester=lambda e, c: to_source(e, c, client=streams))
     if floor > budget:
         with pytest.raises(BudgetError):
             run(event, LocalContext())

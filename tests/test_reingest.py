@@ -19,6 +19,8 @@ from pipeline.local.contract import contract_problems, runtime_size
 from pipeline.local.memory import MemoryStreams
 from pipeline.reingest import FIREHOSE, KINESIS, Reingester, client_for, to_source
 
+pytestmark = pytest.mark.usefixtures("parser")  # every test here runs on both parser paths
+
 REGION = "eu-west-1"
 STREAM_ARN = "arn:aws:kinesis:eu-west-1:123456789012:stream/source"
 # Output far larger than input: every change becomes a JSON line of its whole image plus long partition keys.

@@ -23,6 +23,8 @@ from pipeline import (
 )
 from pipeline.fields import epoch_millis, iso_millis
 
+pytestmark = pytest.mark.usefixtures("parser")  # every test here runs on both parser paths
+
 
 def change(name="INSERT", new=None, old=None, keys=None, **extra):
     ddb = {"Keys": keys or {"id": {"S": "1"}}, "ApproximateCreationDateTime": 1_700_000_000_000}
@@ -95,9 +97,9 @@ def test_parse_rejects_what_is_not_a_change_record(payload, reason):
     assert reason in rec.reason
 
 
-def test_parse_with_stdlib_json_gives_the_same_changes():
+def test_parse_with_either_parser_gives_the_same_changes():
     raw = json.dumps({"Records": [change(new={"n": {"N": "1"}}), change("REMOVE")]}).encode()
-    assert one(parse(loads=json.loads), firehose(raw)).value == one(parse(), firehose(raw)).value
+    assert one(parse(parser="stdlib"), firehose(raw)).value == one(parse(parser="msgspec"), firehose(raw)).value
 
 
 def test_parse_tolerates_a_byte_order_mark_and_drops_an_empty_records_list():
@@ -333,3 +335,39 @@ def test_time_partition_keys_from_fields_out_of_range_or_missing_fail_the_record
         Record("r", {"approximateArrivalTimestamp": 1_700_000_000_123}, (change(new={}),)),
     )
     assert rec.partition_keys == {"d": "2023-11-14T22:13:20.123000"}
+
+
+# fusion
+
+
+def test_the_handlers_stages_fuse_into_one_loop_and_a_stage_of_ones_own_stops_it():
+    from pipeline import Config, stages
+    from pipeline.records import chain
+
+    config = Config.from_env(
+        {"PIPELINE_COLUMNS": "a", "PIPELINE_EVENTS": "INSERT", "PIPELINE_PARTITION_KEYS": "t=@tableName"}
+    )
+    built = stages(config)
+    [whole] = chain(built).parts
+    assert [step.name for step in whole.steps] == [
+        "decode",
+        "parse",
+        "keep_events",
+        "partition_keys",
+        "project",
+        "encode",
+    ]
+    seen = []
+
+    def mine(records):  # a stage of one's own between parse and the rest
+        for rec in records:
+            seen.append(rec.id)
+            yield rec
+
+    run = chain([*built[:2], mine, *built[2:]])
+    assert [len(getattr(part, "steps", ())) for part in run.parts] == [2, 0, 4]
+    payload = json.dumps({**change(new={"a": {"S": "x"}}), "tableName": "t"}).encode()
+    fused = list(chain(built)([firehose(base64.b64encode(payload).decode())]))
+    split = list(run([firehose(base64.b64encode(payload).decode())]))
+    assert fused == split and seen == ["r1"]
+    assert (fused[0].value, fused[0].partition_keys) == (b"x\n", {"t": "t"})

@@ -1,7 +1,8 @@
 """An export's lines as change records in the *Kinesis Data Streams for DynamoDB* format, for the parse stage.
 
-The handler's own stages then do all the work (no second projection or encoding): :func:`change_loads` is the
-``loads`` that :func:`pipeline.parse` takes, turning one data-file line into the change a stream would carry:
+The handler's own stages then do all the work (no second projection or encoding): :func:`change_bytes` turns
+one data-file line into the JSON of the change a stream would carry, which the parse stage reads as it reads
+a stream's (:func:`change_loads` gives it as a dict):
 
 * **full export**: ``{"Item": {...}}`` is an ``INSERT`` whose ``NewImage`` is the item, at the export time;
 * **incremental export**: ``{"Metadata": {"WriteTimestampMicros": ...}, "Keys": ..., "NewImage"?, "OldImage"?}``
@@ -16,14 +17,15 @@ ARN. Nothing else a stream record has (``eventID``, ``SizeBytes``, the Kinesis m
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Callable, Collection
 from typing import Any
 
-from ..parse import default_loads
+from ..parse import strict_loads
 from ..records import RecordError
 
-__all__ = ["change_loads", "write_micros"]
+__all__ = ["change_bytes", "change_loads", "write_micros"]
 
 Loads = Callable[[bytes], Any]
 _WRITE_TIME = re.compile(rb'"WriteTimestampMicros"\s*:\s*(?:\{\s*"N"\s*:\s*)?"?(-?\d+)')
@@ -80,7 +82,7 @@ def change_loads(
     ...         b' "OldImage": {"id": {"S": "a"}}}')["eventName"]
     'REMOVE'
     """
-    load = loads or default_loads
+    load = loads or strict_loads
     names = tuple(keys)
     base = {"tableName": table, "awsRegion": region, "eventSource": "aws:dynamodb", "recordFormat": "application/json"}
 
@@ -112,3 +114,51 @@ def change_loads(
         return {"eventName": name, **base, "dynamodb": ddb}
 
     return change if incremental else full
+
+
+def change_bytes(
+    table: str,
+    region: str,
+    export_micros: int,
+    *,
+    incremental: bool = False,
+    view: str = "NEW_AND_OLD_IMAGES",
+    keys: Collection[str] = (),
+) -> Callable[[bytes], bytes]:
+    """One export line -> the JSON bytes of its change record, for the parse stage.
+
+    A full export's ``{"Item":...}`` line is wrapped as it is (its item is not decoded here: the parser
+    decodes what the columns read); lines of another shape, incremental exports and ``keys`` go through
+    :func:`change_loads`. A line that is not JSON is passed on as it is, for the parser to refuse.
+
+    >>> wrap = change_bytes("orders", "eu-west-1", 1767225600000000)
+    >>> json.loads(wrap(b'{"Item":{"id":{"S":"a"}}}'))["dynamodb"]["NewImage"]
+    {'id': {'S': 'a'}}
+    >>> wrap(b'{oops')
+    b'{oops'
+    """
+    head = (
+        b'{"eventName":"INSERT","tableName":'
+        + json.dumps(table).encode()
+        + b',"awsRegion":'
+        + json.dumps(region).encode()
+        + b',"eventSource":"aws:dynamodb","recordFormat":"application/json","dynamodb":'
+        + b'{"ApproximateCreationDateTime":'
+        + str(export_micros).encode()
+        + b',"Keys":{},"NewImage":'
+    )
+    loads = change_loads(table, region, export_micros, incremental=incremental, view=view, keys=keys)
+    fast = not incremental and not keys
+
+    def convert(line: bytes) -> bytes:
+        line = line.strip()
+        if fast and line.startswith(b'{"Item":') and line.endswith(b"}"):
+            return head + line[8:-1] + b"}}"
+        try:
+            return json.dumps(loads(line), ensure_ascii=False, separators=(",", ":")).encode()
+        except RecordError:
+            raise
+        except Exception:  # not JSON: the parse stage says so, as for a stream record
+            return line
+
+    return convert

@@ -5,8 +5,8 @@ pool sends to a worker and what Spark pickles to an executor (no clients, no ope
 own store and imports what it needs). Every engine calls it, so their output is the same, byte for byte.
 
 The records go through :func:`pipeline.app.stages`, the Lambda's own stages for the same ``PIPELINE_*``
-configuration, with :func:`~pipeline.backfill.changes.change_loads` as the parser's ``loads``: an export line
-becomes the change record a stream would carry, then parse, filter, partition keys, project and encode do what
+configuration, after :func:`~pipeline.backfill.changes.change_bytes`: an export line becomes the JSON of the change
+record a stream would carry, then parse, filter, partition keys, project and encode do what
 they do in the Lambda (decode, Firehose's base64, has nothing to unwrap). There is no response budget:
 nothing has to fit into a Lambda response.
 """
@@ -25,11 +25,11 @@ from typing import Any, NamedTuple
 from ..app import stages
 from ..config import Config
 from ..decode import decode
-from ..records import FAILED, OK, Record, Stage
+from ..records import FAILED, OK, Record, RecordError, Stage
 from ..sinks.errors_output import FailedRecord, error_line
 from ..sinks.prefixes import render_prefix
 from ..sinks.storage import open_store
-from .changes import change_loads, write_micros
+from .changes import change_bytes, change_loads, write_micros
 from .manifest import store_error
 
 __all__ = ["ERROR_CODE", "FileResult", "Task", "object_name", "transform_file", "transform_partition"]
@@ -123,25 +123,26 @@ def _failed_record(line: bytes, reason: str, loads: Any, moment_ms: int) -> Fail
     return FailedRecord(base64.b64encode(raw).decode(), ERROR_CODE, reason, 1, moment_ms, moment_ms, None)
 
 
-def _records(lines: Iterable[bytes], encoded: bool) -> Iterator[Record]:
-    """Each line as a record: its bytes, or (for a chain that starts by decoding) its base64 text."""
+def _records(lines: Iterable[bytes], convert: Any, encoded: bool) -> Iterator[Record]:
+    """Each line as a record carrying its change record's JSON (base64 text if the chain starts by decoding)."""
     source: dict[str, Any] = {}  # no Firehose record around it: @recordId, @partitionKey ... are empty
-    if encoded:
-        b2a = binascii.b2a_base64
-        for line in lines:
-            yield Record("", source, b2a(line, newline=False).decode("ascii"))
-    else:
-        for line in lines:
-            yield Record("", source, line)
+    b2a = binascii.b2a_base64
+    for line in lines:
+        try:
+            data = convert(line)
+        except RecordError as exc:  # the line is JSON but not an export item: failed here, with its reason
+            yield Record("", source, None).failed(f"parse: {exc}")
+            continue
+        yield Record("", source, b2a(data, newline=False).decode("ascii") if encoded else data)
 
 
-def _chain(config: Config, loads: Any) -> tuple[list[Stage], bool]:
+def _chain(config: Config) -> tuple[list[Stage], bool]:
     """The handler's stages for *config*; the first, base64 decoding, is left out when it is ``decode``.
 
-    Firehose wraps each record in base64 and the decode stage unwraps it; an export line is already bytes, so
-    there is nothing to unwrap. Should the handler's chain ever start otherwise, the lines are wrapped instead.
+    Firehose wraps each record in base64 and the decode stage unwraps it; a change made here is already bytes,
+    so there is nothing to unwrap. Should the handler's chain ever start otherwise, the changes are wrapped.
     """
-    chain = stages(config, loads=loads)
+    chain = stages(config)
     if chain and chain[0] is decode:
         return chain[1:], False
     return chain, True
@@ -174,16 +175,11 @@ def transform_file(task: Task) -> FileResult:
             problem=f"holds {len(lines):,} items, manifest-files.json says {task.item_count:,}: truncated?",
         )
     config = Config.from_env(dict(task.env))
-    loads = change_loads(
-        task.table,
-        task.region,
-        task.export_micros,
-        incremental=task.incremental,
-        view=task.view,
-        keys=task.keys,
-    )
-    chain, encoded = _chain(config, loads)
-    records: Iterable[Any] = _records(lines, encoded)
+    where = (task.table, task.region, task.export_micros)
+    loads = change_loads(*where, incremental=task.incremental, view=task.view, keys=task.keys)
+    convert = change_bytes(*where, incremental=task.incremental, view=task.view, keys=task.keys)
+    chain, encoded = _chain(config)
+    records: Iterable[Any] = _records(lines, convert, encoded)
     for stage in chain:
         records = stage(records)
     export_ms = task.export_micros // 1000

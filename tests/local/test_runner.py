@@ -19,6 +19,8 @@ from pipeline.local.sources import FileSource
 from pipeline.sinks.storage import Folder
 from pipeline.tools.generate import change_record
 
+pytestmark = pytest.mark.usefixtures("parser")  # every test here runs on both parser paths
+
 
 def test_file_source_reingests_into_itself_until_every_change_is_delivered_once(tmp_path):
     path = changes_file(tmp_path, junk=(b"not json",))
