@@ -79,7 +79,10 @@ def no_aws(monkeypatch: pytest.MonkeyPatch) -> str:
 
 def test_every_subcommand_has_help_that_prints(capsys):
     commands = next(a for a in _parser()._actions if a.dest == "command").choices
-    assert set(commands) == {"demo", "transform", "generate-event", "athena-ddl", "run-local", "redrive", "sandbox"}
+    assert set(commands) == {
+        *("demo", "transform", "generate-event", "athena-ddl", "run-local", "redrive", "sandbox"),
+        *("backfill", "generate-export"),
+    }
     assert main(["--help"]) == 0
     assert "COMMAND" in capsys.readouterr().out
     for command in commands:

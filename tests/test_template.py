@@ -302,7 +302,7 @@ IN_BUCKET = "arn:${AWS::Partition}:s3:::{CreateBucket ? Bucket : ExistingBucketN
 def test_iam_names_only_this_stacks_stream_function_bucket_and_log_groups(template):
     resources = render(template, keep=OPS)["Resources"]  # Source=kinesis; what exists already still open
     roles = {name: r for name, r in resources.items() if r["Type"] == "AWS::IAM::Role"}
-    assert set(roles) == {"FunctionRole", "DeliveryRole"}
+    assert set(roles) == {"FunctionRole", "DeliveryRole"}  # BackfillRole: only with BackfillExportBucket
     assert not [r for r in resources.values() if r["Type"] in ("AWS::IAM::Policy", "AWS::IAM::ManagedPolicy")]
     assert not [r for r in roles.values() if "ManagedPolicyArns" in r["Properties"]]
     function = resources["Function"]["Properties"]
@@ -465,6 +465,61 @@ def test_log_groups_have_retention(template):
     assert all(g["Properties"]["RetentionInDays"] == {"Ref": "LogRetentionDays"} for g in groups)
     function = template["Resources"]["Function"]["Properties"]
     assert function["LoggingConfig"]["LogGroup"] == {"Ref": "FunctionLogGroup"}
+
+
+def test_backfill_glue_job_is_optional_least_privilege_and_configured_like_the_function(template):
+    """The Glue job (and its role) exist only with BackfillExportBucket; it runs deploy/backfill_job.py."""
+    import importlib.util
+
+    assert "BackfillJob" not in render(template)["Resources"]  # by default there is none
+    resources = render(template, keep=OPS, BackfillExportBucket="my-exports")["Resources"]
+    assert "BackfillJob" not in render(template, BackfillExportBucket="my-exports", Destination="Iceberg")["Resources"]
+    assert template["Conditions"]["Backfill"] == {  # and only for the S3 destination: the job writes objects
+        "Fn::And": [{"Fn::Not": [{"Fn::Equals": [{"Ref": "BackfillExportBucket"}, ""]}]}, {"Fn::Condition": "ToS3"}]
+    }
+    assert template["Parameters"]["BackfillExportBucket"]["Default"] == ""
+    job, role = resources["BackfillJob"], resources["BackfillRole"]
+    assert template["Resources"]["BackfillJob"]["Condition"] == template["Resources"]["BackfillRole"]["Condition"]
+    (trust,) = role["Properties"]["AssumeRolePolicyDocument"]["Statement"]
+    assert trust["Principal"] == {"Service": "glue.amazonaws.com"} and trust["Action"] == "sts:AssumeRole"
+    assert "ManagedPolicyArns" not in role["Properties"]
+    assert _grants(role) == {
+        ("s3:ListBucket", "arn:${AWS::Partition}:s3:::${BackfillExportBucket}"),
+        ("s3:GetObject", "arn:${AWS::Partition}:s3:::${BackfillExportBucket}/${BackfillExportPrefix}*"),
+        ("s3:GetObject", IN_BUCKET + "backfill-code/*"),
+        ("s3:PutObject", IN_BUCKET + "${DataPrefix}*"),
+        ("s3:PutObject", IN_BUCKET + "processing-failed/*"),
+        *(
+            (f"logs:{a}", "arn:${AWS::Partition}:logs:${AWS::Region}:${AWS::AccountId}:log-group:/aws-glue/*")
+            for a in ("CreateLogGroup", "CreateLogStream", "PutLogEvents")
+        ),
+    }
+    properties = job["Properties"]
+    assert properties["GlueVersion"] == "5.0" and properties["Role"] == {"Fn::GetAtt": ["BackfillRole", "Arn"]}
+    where = "s3://{CreateBucket ? Bucket : ExistingBucketName}/backfill-code/"
+    assert _name(properties["Command"]["ScriptLocation"]) == where + "backfill_job.py"
+    assert _name(properties["DefaultArguments"]["--additional-python-modules"]).startswith(where)
+    arguments = properties["DefaultArguments"]
+    variables = {k[2:]: v for k, v in arguments.items() if k[2:] in VARIABLES}
+    function = template["Resources"]["Function"]["Properties"]["Environment"]["Variables"]
+    for name, value in variables.items():  # the function's parameters, or none when they are empty
+        assert value == function[name] or value["Fn::If"][1] == function[name], name
+    # deploy/backfill_job.py reads the job's arguments (with Glue's own among them) into the backfill command
+    spec = importlib.util.spec_from_file_location("backfill_job", ROOT / "deploy" / "backfill_job.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    parameters = template["Parameters"]
+    argv = ["--JOB_ID", "j_1", "--export", "s3://exports/AWSDynamoDB/0123-ab/", "--to", "s3://lake/", "--gzip", "true"]
+    argv += [
+        arg
+        for name, value in variables.items()
+        if "Ref" in value
+        for arg in (f"--{name}", parameters[value["Ref"]]["Default"])
+    ]
+    command, env = module.job_arguments(argv)
+    assert command[:6] == ["backfill", "s3://exports/AWSDynamoDB/0123-ab/", "--to", "s3://lake/", "--engine", "spark"]
+    assert "--gzip" in command
+    assert Config.from_env(env).columns is not None
 
 
 def test_pipe_puts_into_the_iceberg_delivery_stream_when_the_destination_is_iceberg(deployed):

@@ -7,6 +7,7 @@ Each subcommand is registered by the module here named for it:
 * ``local``: ``run-local``, a local Firehose.
 * ``redrive``: ``redrive``, failed records through the pipeline again.
 * ``sandbox``: ``sandbox``, the whole path on a moto server.
+* ``backfill``: ``backfill`` (a DynamoDB export into the same layout), ``generate-export``.
 
 :func:`main` is the one place errors become messages. Exit status: 0 done; 1 the job ran and failed
 (records failed again, changes missing, the handler failed the invocation, AWS refused or timed out); 2 a
@@ -29,6 +30,7 @@ from ..config import ConfigError
 from ..reingest import ReingestError
 from .arguments import UsageError
 from .athena import add_athena_command
+from .backfill import add_backfill_commands
 from .handler import add_handler_commands
 from .local import add_run_local
 from .redrive import add_redrive
@@ -64,6 +66,7 @@ def _parser() -> argparse.ArgumentParser:
     add_run_local(commands)
     add_redrive(commands)
     add_sandbox(commands)
+    add_backfill_commands(commands)
     return parser
 
 

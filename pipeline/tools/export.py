@@ -3,6 +3,8 @@
 An export is a snapshot of the table, so each item becomes an ``INSERT`` whose ``NewImage`` is the item: the
 stages (:func:`~pipeline.keep_events`, :func:`~pipeline.project`, :func:`~pipeline.encode` ...) then treat it
 like a change that came through a stream, e.g. to try a column selection on real data in a notebook.
+A whole export (its manifests checked, every data file, full or incremental, into S3) is what
+:mod:`pipeline.backfill` does.
 """
 
 from __future__ import annotations

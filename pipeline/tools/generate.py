@@ -22,7 +22,15 @@ import uuid
 from collections.abc import Iterator
 from typing import Any
 
-__all__ = ["SOURCES", "change_record", "firehose_event", "firehose_record", "generate_event", "parse_size"]
+__all__ = [
+    "SOURCES",
+    "change_record",
+    "firehose_event",
+    "firehose_record",
+    "generate_event",
+    "order_item",
+    "parse_size",
+]
 
 SOURCES = ("kinesis", "direct")
 REGION, ACCOUNT, TABLE = "eu-west-1", "123456789012", "orders"
@@ -54,7 +62,8 @@ def parse_size(text: str) -> int:
     return int(float(match[1]) * _UNITS[unit])
 
 
-def _item(rng: random.Random, key: str, awkward: bool) -> dict[str, Any]:
+def order_item(rng: random.Random, key: str, awkward: bool) -> dict[str, Any]:
+    """One item of the generated ``orders`` table (DynamoDB JSON); *awkward* gives it values that break naive CSV."""
     item: dict[str, Any] = {
         "id": {"S": key},
         "customer": {"S": f"customer-{rng.randrange(10_000):05d}"},
@@ -88,7 +97,7 @@ def change_record(rng: random.Random, i: int, source: str = "kinesis", awkward: 
     key = f"order-{i:08d}"
     name = rng.choices(("INSERT", "MODIFY", "REMOVE"), (6, 3, 1))[0]
     odd = rng.random() < awkward
-    new = _item(rng, key, odd)
+    new = order_item(rng, key, odd)
     old = {**new, "status": {"S": "NEW"}}
     ddb: dict[str, Any] = {"Keys": {"id": {"S": key}}}
     if name != "REMOVE":

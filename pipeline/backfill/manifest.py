@@ -1,0 +1,259 @@
+"""A DynamoDB export to S3, read from its manifests and checked before any item is transformed.
+
+The layout, as DynamoDB writes it (``S3DataExport.Output`` in the DynamoDB developer guide)::
+
+    [s3Prefix/]AWSDynamoDB/<ExportId>/manifest-summary.json   one JSON object: the export
+    [s3Prefix/]AWSDynamoDB/<ExportId>/manifest-files.json     JSON Lines: one object per data file
+    [s3Prefix/]AWSDynamoDB/<ExportId>/data/<name>.json.gz     a full export's data files
+    [s3Prefix/]AWSDynamoDB/data/<name>.json.gz                an incremental export's data files
+
+``manifest-summary.json`` holds ``exportArn``, ``exportTime``, ``tableArn``, ``itemCount``, ``outputFormat``
+(``DYNAMODB_JSON`` or ``ION``) and, for incremental exports, ``exportType`` (``INCREMENTAL_EXPORT``; a full
+export says ``FULL_EXPORT`` or nothing), ``exportFromTime``, ``exportToTime`` and ``outputView``
+(``NEW_AND_OLD_IMAGES`` or ``NEW_IMAGE``). Each line of ``manifest-files.json`` holds ``itemCount``,
+``md5Checksum`` (base64), ``etag`` and ``dataFileS3Key`` (the key from the bucket's root).
+
+Data keys are resolved against the folder that holds ``AWSDynamoDB/``, not the bucket in the manifest, so an
+export copied to another bucket, or downloaded to a folder, reads the same.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from datetime import datetime
+from typing import Any, NamedTuple
+
+from ..sinks.storage import Store, open_store
+
+__all__ = [
+    "FULL",
+    "INCREMENTAL",
+    "VIEWS",
+    "DataFile",
+    "Export",
+    "ExportError",
+    "find_export",
+    "read_export",
+    "store_error",
+]
+
+FULL, INCREMENTAL = "FULL_EXPORT", "INCREMENTAL_EXPORT"
+VIEWS = ("NEW_AND_OLD_IMAGES", "NEW_IMAGE")
+_ANCHOR = "AWSDynamoDB/"
+SUMMARY, FILES = "manifest-summary.json", "manifest-files.json"
+
+
+class ExportError(ValueError):
+    """The export cannot be backfilled as it is; the message says why and what to do."""
+
+
+class DataFile(NamedTuple):
+    """One data file of an export, as ``manifest-files.json`` lists it (``key`` relative to the export's root)."""
+
+    key: str
+    item_count: int
+    md5: str | None
+    size_hint: int = 0
+
+
+class Export(NamedTuple):
+    """One export: where it is, what it holds, and its data files."""
+
+    root: str  # location (folder or s3://) of the folder holding AWSDynamoDB/
+    folder: str  # the export's folder, relative to root: AWSDynamoDB/<ExportId>/
+    export_id: str
+    export_type: str  # FULL or INCREMENTAL
+    table_arn: str
+    table: str
+    region: str
+    export_micros: int  # exportTime (full) or exportToTime (incremental), microseconds since the epoch
+    view: str  # the incremental export's view type (NEW_AND_OLD_IMAGES for a full export)
+    item_count: int
+    files: tuple[DataFile, ...]
+
+    @property
+    def incremental(self) -> bool:
+        """True for an incremental export (changes), False for a full one (items)."""
+        return self.export_type == INCREMENTAL
+
+
+def store_error(exc: BaseException) -> str | None:
+    """What went wrong with a store (a folder or S3), for a one-line message; None if *exc* is not that.
+
+    >>> store_error(FileNotFoundError(2, "No such file")), store_error(KeyError("x"))
+    ('FileNotFoundError', None)
+    """
+    if isinstance(exc, ExportError):
+        return None
+    if isinstance(exc, OSError):
+        return type(exc).__name__
+    if type(exc).__module__.startswith("botocore"):
+        code = getattr(exc, "response", {}).get("Error", {}).get("Code")
+        return type(exc).__name__ if code in (None, type(exc).__name__) else f"{type(exc).__name__}: {code}"
+    return None
+
+
+def _micros(text: Any, name: str) -> int:
+    """Microseconds since the epoch from the manifest's ISO 8601 times.
+
+    >>> _micros("2020-11-04T07:28:34.028Z", "exportTime")
+    1604474914028000
+    """
+    if type(text) is not str:
+        raise ExportError(f"{SUMMARY} has no {name} time")
+    try:
+        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise ExportError(f"{SUMMARY}: {name} {text!r} is not an ISO 8601 time") from None
+    if moment.tzinfo is None:
+        raise ExportError(f"{SUMMARY}: {name} {text!r} has no time zone")
+    delta = moment - datetime.fromisoformat("1970-01-01T00:00:00+00:00")
+    return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
+
+
+def _split(location: str) -> tuple[str, str]:
+    """(root, folder): the location above ``AWSDynamoDB/`` and the export folder below it.
+
+    >>> _split("s3://bucket/exports/AWSDynamoDB/01234567890123-a1b2c3d4/")
+    ('s3://bucket/exports/', 'AWSDynamoDB/01234567890123-a1b2c3d4/')
+    >>> _split("/tmp/export/AWSDynamoDB/01234567890123-a1b2c3d4")
+    ('/tmp/export/', 'AWSDynamoDB/01234567890123-a1b2c3d4/')
+    """
+    path = location.rstrip("/")
+    parent, _, export_id = path.rpartition("/")
+    root, _, anchor = parent.rpartition("/")
+    if not export_id or not anchor:
+        raise ExportError(f"{location}: not an export folder (…/AWSDynamoDB/<ExportId>/ holding {SUMMARY})")
+    return (root + "/" if root else "./"), f"{anchor}/{export_id}/"
+
+
+def find_export(location: str) -> tuple[str, str]:
+    """(root, folder) of the export at *location*: its folder, or a folder holding exactly one export."""
+    store = open_store(location)
+    if _exists(store, SUMMARY):
+        return _split(location)
+    found = [k for k in store.listing(_ANCHOR) if k.endswith("/" + SUMMARY) and k.count("/") == 2]
+    if len(found) == 1:
+        return _split(location.rstrip("/") + "/" + found[0].rpartition("/")[0])
+    if found:
+        names = ", ".join(k.split("/")[1] for k in found[:5])
+        raise ExportError(f"{location} holds {len(found)} exports ({names}): give the one to backfill")
+    raise ExportError(f"{location}: no {SUMMARY} there (give the export's folder, …/AWSDynamoDB/<ExportId>/)")
+
+
+def _exists(store: Store, key: str) -> bool:
+    return key in set(store.listing(key))
+
+
+def _json(store: Store, key: str) -> Any:
+    try:
+        body = store.get(key)
+    except Exception as exc:
+        raise ExportError(f"cannot read {key} ({type(exc).__name__}): is this a complete export?") from None
+    try:
+        return json.loads(body.decode("utf-8-sig"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ExportError(f"{key} is not JSON ({exc})") from None
+
+
+def _data_key(key: str, folder: str) -> str:
+    """A ``dataFileS3Key`` relative to the export's root (the folder holding ``AWSDynamoDB/``)."""
+    at = key.find(_ANCHOR)
+    return key[at:] if at >= 0 else folder + key.lstrip("/")
+
+
+def _files(store: Store, folder: str) -> Iterator[DataFile]:
+    key = folder + FILES
+    try:
+        body = store.get(key)
+    except Exception as exc:
+        raise ExportError(f"cannot read {key} ({type(exc).__name__}): is this a complete export?") from None
+    for number, line in enumerate(body.decode("utf-8-sig").splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            doc = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise ExportError(f"{key} line {number} is not JSON ({exc.msg})") from None
+        count, data_key = (doc.get("itemCount"), doc.get("dataFileS3Key")) if type(doc) is dict else (None, None)
+        if type(count) is not int or count < 0 or type(data_key) is not str or not data_key:
+            raise ExportError(f"{key} line {number} has no itemCount and dataFileS3Key")
+        md5 = doc.get("md5Checksum")
+        yield DataFile(_data_key(data_key, folder), count, md5 if type(md5) is str and md5 else None)
+
+
+def read_export(location: str) -> Export:
+    """Read and check an export's manifests: DynamoDB JSON, a known type and view, every data file present.
+
+    Raises ExportError (a ValueError) naming what is wrong. Each file's item count and checksum are checked
+    when it is read (see :func:`pipeline.backfill.transform.transform_file`).
+    """
+    try:
+        root, folder = find_export(location)
+        store = open_store(root)
+        return _read(location, root, folder, store)
+    except Exception as exc:  # the store itself: no such bucket, no permission, no such folder
+        why = store_error(exc)
+        if why is None:
+            raise
+        raise ExportError(f"cannot read the export at {location} ({why})") from None
+
+
+def _read(location: str, root: str, folder: str, store: Store) -> Export:
+    summary = _json(store, folder + SUMMARY)
+    if type(summary) is not dict:
+        raise ExportError(f"{folder}{SUMMARY} is not a JSON object")
+    output = summary.get("outputFormat", "DYNAMODB_JSON")
+    if output != "DYNAMODB_JSON":
+        raise ExportError(
+            f"{location} is an {output} export; backfill reads DYNAMODB_JSON exports "
+            "(export the table again with --export-format DYNAMODB_JSON)"
+        )
+    kind = summary.get("exportType") or FULL
+    if kind not in (FULL, INCREMENTAL):
+        raise ExportError(f"{SUMMARY}: exportType {kind!r} is not {FULL} or {INCREMENTAL}")
+    view = summary.get("outputView") or summary.get("exportViewType") or "NEW_AND_OLD_IMAGES"
+    view = "NEW_IMAGE" if view == "NEW_IMAGES" else view  # the API reference spells it both ways
+    if view not in VIEWS:
+        raise ExportError(f"{SUMMARY}: outputView {view!r} is not one of {', '.join(VIEWS)}")
+    table_arn = summary.get("tableArn")
+    if type(table_arn) is not str or ":table/" not in table_arn:
+        raise ExportError(f"{SUMMARY} has no tableArn (arn:aws:dynamodb:REGION:ACCOUNT:table/NAME)")
+    moment = summary.get("exportToTime") if kind == INCREMENTAL else summary.get("exportTime")
+    micros = _micros(moment, "exportToTime" if kind == INCREMENTAL else "exportTime")
+    files = tuple(_files(store, folder))
+    total = summary.get("itemCount")
+    listed = sum(f.item_count for f in files)
+    if kind == FULL and type(total) is int and total != listed:
+        raise ExportError(f"{FILES} lists {listed:,} items but {SUMMARY} says {total:,}: the manifests disagree")
+    _check_present(store, files)
+    export_arn = summary.get("exportArn")
+    export_id = export_arn.rsplit("/", 1)[-1] if type(export_arn) is str else folder.rstrip("/").rsplit("/", 1)[-1]
+    return Export(
+        root=root,
+        folder=folder,
+        export_id=export_id,
+        export_type=kind,
+        table_arn=table_arn,
+        table=table_arn.split(":table/", 1)[1].split("/", 1)[0],
+        region=table_arn.split(":")[3],
+        export_micros=micros,
+        view=view,
+        item_count=listed,
+        files=files,
+    )
+
+
+def _check_present(store: Store, files: tuple[DataFile, ...]) -> None:
+    """Every listed data file is there: one listing of their common folder, not a request per file."""
+    if not files:
+        return
+    folders = {f.key.rpartition("/")[0] + "/" for f in files}
+    present: set[str] = set()
+    for prefix in sorted(folders):
+        present.update(store.listing(prefix))
+    missing = [f.key for f in files if f.key not in present]
+    if missing:
+        more = f" and {len(missing) - 1} more" if len(missing) > 1 else ""
+        raise ExportError(f"data file {missing[0]}{more} listed in {FILES} is missing: the export is incomplete")
