@@ -179,6 +179,9 @@ def _targets(r: Results) -> list[str]:
         if name in ("naive", "powertools")
     ]
     lines += ["", "Peers on the same events: " + "; ".join(peers) + "."]
+    if "csv-plain-summary" in r.labels:  # issue 13: the EMF summary line's cost, by difference in the same run
+        emf = " / ".join(_x(r.ratio("6 MB", s, "csv") / r.ratio("6 MB", s, "csv-plain-summary")) for s in SOURCES)
+        lines += ["", f"The summary line in CloudWatch EMF (metrics on) against the plain line, csv 8 columns: {emf}."]
     return lines
 
 

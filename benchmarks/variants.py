@@ -161,6 +161,7 @@ class Variant(NamedTuple):
 
 _CSV = {"PIPELINE_COLUMNS": CSV_COLUMNS}
 _CSV4 = {"PIPELINE_COLUMNS": CSV4_COLUMNS}
+_CSV_PLAIN = {**_CSV, "PIPELINE_METRICS_NAMESPACE": "off"}  # the summary line without EMF: its cost, by difference
 _JSONL = {"PIPELINE_FORMAT": "jsonl"}  # the whole image
 
 #: In the order they run on each event (the floor first). The default install parses with msgspec; "stdlib"
@@ -172,5 +173,6 @@ VARIANTS = (
     Variant("csv4", "this handler, csv, 4 columns", lambda: full_handler(_CSV4)),
     Variant("csv", "this handler, csv, 8 columns", lambda: full_handler(_CSV)),
     Variant("csv-stdlib", "this handler, csv, 8 columns, stdlib fallback", lambda: full_handler(_CSV, stdlib=True)),
+    Variant("csv-plain-summary", "this handler, csv, 8 columns, metrics off", lambda: full_handler(_CSV_PLAIN)),
     Variant("jsonl", "this handler, jsonl (whole image)", lambda: full_handler(_JSONL)),
 )
