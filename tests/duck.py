@@ -17,6 +17,7 @@ import sqlglot
 from sqlglot import exp
 
 from pipeline import Config
+from pipeline.sinks.storage import Store
 from pipeline.tools.athena import athena_ddl
 from pipeline.tools.views import current_view
 
@@ -59,6 +60,16 @@ def _base_table(config: Config, table: exp.Create, files: list[str]) -> str:
             cells = [f"regexp_replace(\"{c}\", '\\\\(.)', '\\1', 'g') AS \"{c}\"" for c in columns]
         source = f"read_csv({paths}, header=false, {options}, columns={{{types}}})"
     return f"SELECT {', '.join(cells)} FROM {source}"
+
+
+def downloaded(store: Store, folder: Path) -> list[Path]:
+    """Every object of *store* copied into *folder* (one flat file each), for DuckDB to read."""
+    files = []
+    for key in store.listing():
+        path = folder / key.replace("/", "_")
+        path.write_bytes(store.get(key))
+        files.append(path)
+    return files
 
 
 def current_rows(config: Config, table: str, keys: Sequence[str], files: Iterable[Path]) -> list[tuple[Any, ...]]:

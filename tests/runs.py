@@ -6,6 +6,7 @@ import csv
 import io
 import json
 import random
+from collections import Counter
 from pathlib import Path
 
 from pipeline import Config
@@ -60,3 +61,15 @@ def run_file(path: Path, out: Path, handler=None, prefix: str | None = None, **e
         partition_keys=keys,
     )
     return tally, *read_folder(out)
+
+
+def assert_delivered_exactly(rows: list[list[str]], expected: set[tuple[str, ...]] | list, duplicates: int) -> None:
+    """Every expected row (the rows' last cell is the change's eventID) arrived with exact values and no other
+    row did; the only repeats are *duplicates* whole-row copies (at-least-once), and there are some."""
+    by_event = Counter(r[-1] for r in rows)
+    assert sum(n - 1 for n in by_event.values()) == duplicates > 0
+    assert len({tuple(r) for r in rows}) == len(by_event)  # a duplicate is the same row, eventID and all
+    delivered = Counter(tuple(r[:-1]) for r in rows)
+    assert set(delivered) == set(expected)  # every expected row, with exact values, and no other row
+    assert len(expected) == len(set(expected)) == len(by_event)
+    assert len(rows) == len(expected) + duplicates

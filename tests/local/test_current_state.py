@@ -17,7 +17,7 @@ import json
 from collections import Counter
 
 import pytest
-from duck import current_rows
+from duck import current_rows, downloaded
 from fault_proxy import lost_responses
 
 from pipeline import Config
@@ -150,12 +150,7 @@ def test_current_state_view_equals_the_table_after_reordering_and_lost_reingest_
     assert all(len(v) == 20 and v.isdigit() for _item, v in versions)
     assert all(len(events) == 1 for events in versions.values())  # copies share a version; one item's changes never
 
-    files = []
-    for key in lake.listing():
-        path = tmp_path / key.replace("/", "_")
-        path.write_bytes(lake.get(key))
-        files.append(path)
-    view = current_rows(config, TABLE, ["id"], files)
+    view = current_rows(config, TABLE, ["id"], downloaded(lake, tmp_path))
     current = sorted((tuple(row[columns.index(name)] for name in DATA) for row in view), key=repr)
     assert current == scan(ddb, fmt)  # equal, row by row, with nothing extra
     assert len(current) == len({c[0] for c in current}) > ITEMS // 2

@@ -15,7 +15,7 @@ import json
 from collections import Counter
 
 import pytest
-from duck import current_rows
+from duck import current_rows, downloaded
 from test_current_state import BUDGET, COLUMNS, DATA, NAMES, SETTINGS, TABLE, delivered_rows, scan, write_changes
 from test_e2e_pipes import DELIVERY, LostAnswers
 
@@ -82,12 +82,7 @@ def test_current_state_view_equals_the_table_through_a_pipe_with_replays_and_los
     assert all(len(v) == 40 and v.isdigit() for _item, v in versions)  # the stream's sequence numbers
     assert all(len(events) == 1 for events in versions.values())
 
-    files = []
-    for key in lake.listing():
-        path = tmp_path / key.replace("/", "_")
-        path.write_bytes(lake.get(key))
-        files.append(path)
-    view = current_rows(config, TABLE, ["id"], files)
+    view = current_rows(config, TABLE, ["id"], downloaded(lake, tmp_path))
     current = sorted((tuple(row[columns.index(name)] for name in DATA) for row in view), key=repr)
     assert current == scan(ddb, "csv")  # equal, row by row, with nothing extra
     assert len(current) == len({c[0] for c in current}) > 600 // 2

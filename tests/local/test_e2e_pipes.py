@@ -11,11 +11,10 @@ from __future__ import annotations
 import base64
 import io
 import json
-from collections import Counter
 
 import pytest
 from botocore.exceptions import ClientError
-from runs import read_store
+from runs import assert_delivered_exactly, read_store
 from test_e2e import BUCKET, BUDGET, COLUMNS, HUGE, JUNK, SETTINGS, TABLE, write_changes
 
 from pipeline import Config
@@ -94,13 +93,9 @@ def test_dynamodb_streams_through_a_pipe_to_s3_with_two_reingest_answers_lost_at
     assert tally.retried == 1
     assert "invocation failed (Lambda.FunctionError, attempt 1 of 4): ReingestError" in progress.getvalue()
 
-    by_event = Counter(r[-1] for r in rows)
-    assert sum(n - 1 for n in by_event.values()) == duplicates > 0
-    assert len({tuple(r) for r in rows}) == len(by_event)  # a duplicate is the same row, eventID and all
-    delivered = Counter(tuple(r[:-1]) for r in rows)
-    assert set(delivered) == set(expected)  # every expected row, with exact values, and no other row
-    assert len(expected) == len(set(expected)) == len(by_event) >= 1_000
-    assert len(rows) == len(expected) + duplicates == tally.delivered
+    assert_delivered_exactly(rows, expected, duplicates)
+    assert len(expected) >= 1_000
+    assert len(rows) == tally.delivered
 
     # The junk records and the huge item failed: under processing-failed/, in Firehose's error format.
     assert sorted(f.raw for f in failed if f.raw in JUNK) == sorted(JUNK)
