@@ -146,13 +146,16 @@ def _exists(store: Store, key: str) -> bool:
     return key in set(store.listing(key))
 
 
-def _json(store: Store, key: str) -> Any:
+def _get(store: Store, key: str) -> bytes:
     try:
-        body = store.get(key)
+        return store.get(key)
     except Exception as exc:
         raise ExportError(f"cannot read {key} ({type(exc).__name__}): is this a complete export?") from None
+
+
+def _json(store: Store, key: str) -> Any:
     try:
-        return json.loads(body.decode("utf-8-sig"))
+        return json.loads(_get(store, key).decode("utf-8-sig"))
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise ExportError(f"{key} is not JSON ({exc})") from None
 
@@ -165,11 +168,7 @@ def _data_key(key: str, folder: str) -> str:
 
 def _files(store: Store, folder: str) -> Iterator[DataFile]:
     key = folder + FILES
-    try:
-        body = store.get(key)
-    except Exception as exc:
-        raise ExportError(f"cannot read {key} ({type(exc).__name__}): is this a complete export?") from None
-    for number, line in enumerate(body.decode("utf-8-sig").splitlines(), 1):
+    for number, line in enumerate(_get(store, key).decode("utf-8-sig").splitlines(), 1):
         if not line.strip():
             continue
         try:

@@ -17,6 +17,7 @@ from typing import TextIO
 from ..config import VARIABLES, Config
 from ..sinks.delivery import Destination
 from ..sinks.storage import open_store
+from ..tools.athena import firehose_prefix
 from .manifest import Export
 from .transform import FileResult, Task, transform_file
 
@@ -43,7 +44,7 @@ def default_prefix(config: Config) -> str:
     """
     if not config.partition_keys:
         return DEFAULT_PREFIX
-    return "data/" + "".join(f"{k.name}=!{{partitionKeyFromLambda:{k.name}}}/" for k in config.partition_keys)
+    return "data/" + firehose_prefix(config.partition_keys)
 
 
 def plan(

@@ -34,7 +34,15 @@ from ..iceberg import column_name
 from ..partitions import PartitionKey
 from ..sinks.storage import check_s3_url
 
-__all__ = ["athena_ddl", "athena_name", "athena_type", "firehose_prefix", "iceberg_ddl", "java_date_format"]
+__all__ = [
+    "athena_ddl",
+    "athena_name",
+    "athena_type",
+    "check_table",
+    "firehose_prefix",
+    "iceberg_ddl",
+    "java_date_format",
+]
 
 _SERDES = {
     "csv": "org.apache.hadoop.hive.serde2.OpenCSVSerde",
@@ -218,6 +226,28 @@ def _column_type(column: Column, fmt: str, types: Mapping[str, str]) -> str:
     return _KNOWN_TYPES.get(column.spec, "string")
 
 
+def check_table(table: str) -> None:
+    """ValueError unless *table* is ``NAME`` or ``DATABASE.NAME`` (letters, digits and ``_``).
+
+    >>> check_table("analytics.orders")
+    >>> check_table("my-table")
+    Traceback (most recent call last):
+    ValueError: table 'my-table' is not NAME or DATABASE.NAME (letters, digits and _)
+    """
+    if not re.fullmatch(_TABLE, table):
+        raise ValueError(f"table {table!r} is not NAME or DATABASE.NAME (letters, digits and _)")
+
+
+def _table_location(table: str, location: str) -> str:
+    """*location* (an ``s3://`` URL) as a folder, ending in ``/``, once it and *table* are checked."""
+    check_table(table)
+    try:
+        check_s3_url(location)
+    except ValueError as exc:
+        raise ValueError(f"location {exc}") from None
+    return location if location.endswith("/") else location + "/"
+
+
 def _literal(text: str) -> str:
     return "'" + text.translate(_LITERAL_ESCAPES) + "'"
 
@@ -302,13 +332,7 @@ def athena_ddl(
         raise ValueError("Athena needs fixed columns: set PIPELINE_COLUMNS (the whole image has none)")
     if config.format == "iceberg":
         raise ValueError("PIPELINE_FORMAT=iceberg fills an Iceberg table, not files: add --iceberg")
-    if not re.fullmatch(_TABLE, table):
-        raise ValueError(f"table {table!r} is not NAME or DATABASE.NAME (letters, digits and _)")
-    try:
-        check_s3_url(location)
-    except ValueError as exc:
-        raise ValueError(f"location {exc}") from None
-    location = location if location.endswith("/") else location + "/"
+    location = _table_location(table, location)
     types = dict(types or {})
     unknown = set(types) - {c.name for c in config.columns}
     if unknown:
@@ -379,13 +403,7 @@ def iceberg_ddl(config: Config, table: str, location: str, *, types: Mapping[str
             "--iceberg describes the table PIPELINE_FORMAT=iceberg fills: set PIPELINE_FORMAT=iceberg and the "
             "PIPELINE_ICEBERG_* variables as for the function"
         )
-    if not re.fullmatch(_TABLE, table):
-        raise ValueError(f"table {table!r} is not NAME or DATABASE.NAME (letters, digits and _)")
-    try:
-        check_s3_url(location)
-    except ValueError as exc:
-        raise ValueError(f"location {exc}") from None
-    location = location if location.endswith("/") else location + "/"
+    location = _table_location(table, location)
     written = dict(config.iceberg_types)
     for name, kind in (types or {}).items():
         if name not in written:

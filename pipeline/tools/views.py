@@ -25,11 +25,10 @@ from collections.abc import Sequence
 from ..config import Config
 from ..parse import EVENT_NAMES
 from ..partitions import PartitionKey
-from .athena import athena_name
+from .athena import athena_name, check_table
 
 __all__ = ["current_query", "current_view"]
 
-_TABLE = r"[A-Za-z0-9_]+(\.[A-Za-z0-9_]+)?"
 _NEEDED = ("@eventName", "@version")
 
 
@@ -95,8 +94,7 @@ def current_query(config: Config, table: str, keys: Sequence[str]) -> str:
     ) AS "changes"
     WHERE "current_rank" = 1 AND "event" <> 'REMOVE'
     """
-    if not re.fullmatch(_TABLE, table):
-        raise ValueError(f"table {table!r} is not NAME or DATABASE.NAME (letters, digits and _)")
+    check_table(table)
     names, key_columns, event, version = _columns(config, keys)
     rank = "current_rank"
     while rank in names:
