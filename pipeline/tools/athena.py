@@ -41,6 +41,7 @@ __all__ = [
     "check_table",
     "firehose_prefix",
     "iceberg_ddl",
+    "is_injected",
     "java_date_format",
 ]
 
@@ -262,6 +263,17 @@ def _serde_properties(config: Config, mapping: Mapping[str, str]) -> dict[str, s
     if config.format == "tsv":
         return {"field.delim": "\t", "escape.delim": "\\", "serialization.null.format": config.null}
     return {f"mapping.{column}": key for column, key in mapping.items()}
+
+
+def is_injected(key: PartitionKey) -> bool:
+    """Whether the table projects *key* as ``injected``: every query must give its value.
+
+    >>> from pipeline import parse_partition_keys
+    >>> [is_injected(k) for k in parse_partition_keys("t=@tableName,d=@approximateCreationDateTime|%Y-%j,"
+    ...                                                  "h=@approximateCreationDateTime|%H")]
+    [True, True, False]
+    """
+    return _projection(key, "k", date(2020, 1, 1))["projection.k.type"] == "injected"
 
 
 def _projection(key: PartitionKey, column: str, since: date) -> dict[str, str]:

@@ -19,13 +19,11 @@ engines read too (the tests run it in DuckDB, transpiled from Athena's dialect b
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 
 from ..config import Config
 from ..parse import EVENT_NAMES
-from ..partitions import PartitionKey
-from .athena import athena_name, check_table
+from .athena import athena_name, check_table, is_injected
 
 __all__ = ["current_query", "current_view"]
 
@@ -34,11 +32,6 @@ _NEEDED = ("@eventName", "@version")
 
 def _quoted(table: str) -> str:
     return ".".join(f'"{part.lower()}"' for part in table.split("."))
-
-
-def _injected(key: PartitionKey) -> bool:
-    """Whether athena_ddl projects this partition key as ``injected`` (neither a date range nor a number)."""
-    return key.fmt is None or ("%Y" not in key.fmt and not re.fullmatch(r"%[mdHMS]", key.fmt))
 
 
 def _columns(config: Config, keys: Sequence[str]) -> tuple[list[str], list[str], str, str]:
@@ -71,7 +64,7 @@ def _columns(config: Config, keys: Sequence[str]) -> tuple[list[str], list[str],
             "use auto (the default) or keys"
         )
     for name, key in partitions.items():
-        if name not in key_columns and _injected(key):
+        if name not in key_columns and is_injected(key):
             raise ValueError(
                 f"partition key {key.name!r} is injected (queries must give its value): "
                 f"add it to --key so that a filter on the view reaches the table"

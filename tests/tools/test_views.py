@@ -153,6 +153,16 @@ def test_what_the_view_needs_is_named(env, keys, message):
         current_view(Config.from_env(env), "orders", keys)
 
 
+def test_a_date_key_athena_cannot_project_is_injected_and_must_be_among_the_keys():
+    """One rule for athena_ddl and the view: %j has no Java letter, so the table injects the key."""
+    env = {
+        "PIPELINE_COLUMNS": "id,@eventName,@version",
+        "PIPELINE_PARTITION_KEYS": "d=@approximateCreationDateTime|%Y-%j",
+    }
+    with pytest.raises(ValueError, match="partition key 'd' is injected"):
+        current_view(Config.from_env(env), "orders", ["id"])
+
+
 def test_the_version_stays_text():
     config = Config.from_env({"PIPELINE_COLUMNS": "id,@eventName,v=@version", "PIPELINE_FORMAT": "jsonl"})
     with pytest.raises(ValueError, match="@version\\) is text that sorts as text"):
