@@ -28,7 +28,6 @@ ROOT = Path(__file__).resolve().parent.parent
 PYTHON_VERSION = "3.12"  # deploy/template.yaml: Runtime python3.12
 ARCH = "arm64"  # deploy/template.yaml: Architectures [arm64]
 PLATFORMS = {"arm64": "manylinux2014_aarch64", "x86_64": "manylinux2014_x86_64"}  # Lambda's architectures
-PLATFORM = PLATFORMS[ARCH]
 PYTHONS = ("3.11", "3.12", "3.13")  # 3.12 and 3.13 for Lambda; 3.11 builds a zip this repository's tests can run
 _ZIP_TIME = (1980, 1, 1, 0, 0, 0)
 _NAME = re.compile(r"[A-Za-z0-9._-]+")

@@ -24,9 +24,7 @@ from collections.abc import Sequence
 from typing import NoReturn
 from urllib.parse import urlsplit
 
-from ..app import InvalidEvent
 from ..budget import BudgetError
-from ..config import ConfigError
 from ..reingest import ReingestError
 from .arguments import UsageError
 from .athena import add_athena_command
@@ -114,8 +112,6 @@ def explain(exc: BaseException) -> tuple[str, int] | None:
     >>> explain(KeyError("x")) is None
     True
     """
-    if isinstance(exc, UsageError | ConfigError | InvalidEvent):
-        return str(exc), EXIT_USAGE
     if isinstance(exc, BudgetError | ReingestError):
         return f"the handler failed the invocation: {exc}", EXIT_FAILED
     if isinstance(exc, OSError) and exc.filename is not None:
@@ -134,7 +130,7 @@ def explain(exc: BaseException) -> tuple[str, int] | None:
     aws = _aws(exc)
     if aws is not None:
         return aws
-    if isinstance(exc, ValueError):  # the library checks its arguments eagerly with ValueError
+    if isinstance(exc, UsageError | ValueError):  # ConfigError, InvalidEvent: the library checks with ValueError
         return str(exc), EXIT_USAGE
     return None
 

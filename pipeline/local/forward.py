@@ -20,7 +20,7 @@ from typing import Any
 from ..fields import table_name
 from ..sinks.streams import item_key
 
-__all__ = ["forward", "json_default", "kinesis_format", "table_changes"]
+__all__ = ["forward", "json_default", "kinesis_format", "stream_shards", "table_changes"]
 
 
 def _millis(moment: Any) -> int:
@@ -68,17 +68,20 @@ def json_default(value: Any) -> Any:
     raise TypeError(f"{type(value).__name__} is not JSON serialisable")
 
 
-def table_changes(streams: Any, stream_arn: str) -> Iterator[dict[str, Any]]:
-    """Every change record in a table's stream, shard by shard from ``TRIM_HORIZON`` to where it ends now."""
-    shards: list[dict[str, Any]] = []
+def stream_shards(streams: Any, stream_arn: str) -> Iterator[dict[str, Any]]:
+    """Every shard ``DescribeStream`` lists for a DynamoDB stream, page by page."""
     start: dict[str, str] = {}
     while True:
         described = streams.describe_stream(StreamArn=stream_arn, **start)["StreamDescription"]
-        shards += described["Shards"]
+        yield from described["Shards"]
         if "LastEvaluatedShardId" not in described:
-            break
+            return
         start = {"ExclusiveStartShardId": described["LastEvaluatedShardId"]}
-    for shard in shards:
+
+
+def table_changes(streams: Any, stream_arn: str) -> Iterator[dict[str, Any]]:
+    """Every change record in a table's stream, shard by shard from ``TRIM_HORIZON`` to where it ends now."""
+    for shard in list(stream_shards(streams, stream_arn)):
         iterator = streams.get_shard_iterator(
             StreamArn=stream_arn, ShardId=shard["ShardId"], ShardIteratorType="TRIM_HORIZON"
         )["ShardIterator"]

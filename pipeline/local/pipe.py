@@ -31,7 +31,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from .forward import json_default
+from .forward import json_default, stream_shards
 
 __all__ = ["FIREHOSE_BATCH", "Pipe", "PipeStats", "batch_info", "pipe_record"]
 
@@ -176,16 +176,10 @@ class Pipe:
 
     def _discover(self, position: str = "TRIM_HORIZON") -> None:
         """Find the stream's shards; start each whose parent has been read to its end (or is gone)."""
-        start: dict[str, str] = {}
-        while True:
-            described = self.streams.describe_stream(StreamArn=self.stream_arn, **start)["StreamDescription"]
-            for shard in described["Shards"]:
-                shard_id = shard["ShardId"]
-                if shard_id not in self._iterators and shard_id not in self._ended:
-                    self._waiting[shard_id] = shard.get("ParentShardId")
-            if "LastEvaluatedShardId" not in described:
-                break
-            start = {"ExclusiveStartShardId": described["LastEvaluatedShardId"]}
+        for shard in stream_shards(self.streams, self.stream_arn):
+            shard_id = shard["ShardId"]
+            if shard_id not in self._iterators and shard_id not in self._ended:
+                self._waiting[shard_id] = shard.get("ParentShardId")
         for shard_id, parent in list(self._waiting.items()):
             if parent is None or parent in self._ended or parent not in {*self._iterators, *self._waiting}:
                 del self._waiting[shard_id]

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import base64
 import json
-import re
 import warnings
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -53,7 +52,7 @@ from pyiceberg.types import (
     TimestampType,
 )
 
-from ..iceberg import column_name, parse_iceberg_table
+from ..iceberg import _DECIMAL, _split_top, column_name, parse_iceberg_table
 from .delivery import Delivered, Destination
 from .prefixes import DEFAULT_ERROR_PREFIX
 from .storage import Folder
@@ -62,7 +61,6 @@ __all__ = ["IcebergSink", "open_catalog", "open_iceberg", "parse_iceberg_locatio
 
 ICEBERG_SCHEME = "iceberg:"
 _EPOCH = datetime(1970, 1, 1)  # Iceberg's timestamp (without zone) as pyarrow reads it back: naive, UTC
-_DECIMAL = re.compile(r"decimal\((\d+), ?(\d+)\)")
 _EXACT = Context(prec=80)  # room for any decimal(38,s) value: quantize must never round
 _PRIMITIVES: dict[str, IcebergType] = {
     "string": StringType(),
@@ -121,7 +119,7 @@ class _Types:
         if text in _PRIMITIVES:
             return _PRIMITIVES[text]
         outer, _, inner = text.partition("<")
-        parts = _split(inner[:-1])
+        parts = _split_top(inner[:-1])
         if outer == "array" and len(parts) == 1:
             return ListType(self.new_id(), self.parse(parts[0]), element_required=False)
         if outer == "map" and len(parts) == 2:
@@ -133,17 +131,6 @@ class _Types:
                 fields.append(NestedField(self.new_id(), name.strip(), self.parse(kind), required=False))
             return StructType(*fields)
         raise ValueError(f"{text!r} is not a type the local Iceberg sink can make")
-
-
-def _split(text: str) -> list[str]:
-    parts, depth, start = [], 0, 0
-    for i, char in enumerate(text):
-        depth += char in "(<"
-        depth -= char in ")>"
-        if char == "," and depth == 0:
-            parts.append(text[start:i])
-            start = i + 1
-    return [*parts, text[start:]]
 
 
 def table_schema(types: Sequence[tuple[str, str]]) -> Schema:
