@@ -28,6 +28,7 @@ __all__ = [
     "BudgetError",
     "base64_length",
     "entry_size",
+    "metadata",
     "metadata_size",
     "response_floor",
     "response_size",
@@ -103,12 +104,21 @@ def _metadata_size(keys: Mapping[str, str] | None, otf: Mapping[str, str] | None
             if len(_OTF_SIZES) < 4096:
                 _OTF_SIZES[items] = size
         return size
-    found: dict[str, Mapping[str, str]] = {}  # as pipeline.response.metadata builds it
+    return _METADATA + len(json.dumps(metadata(keys, otf)))
+
+
+def metadata(keys: Mapping[str, str] | None, otf: Mapping[str, str] | None) -> dict[str, Mapping[str, str]]:
+    """An entry's ``metadata``: ``partitionKeys`` (S3 dynamic partitioning), ``otfMetadata`` (Iceberg routing).
+
+    >>> metadata({"day": "2026-01-01"}, None), metadata(None, {"operation": "insert"})
+    ({'partitionKeys': {'day': '2026-01-01'}}, {'otfMetadata': {'operation': 'insert'}})
+    """
+    found: dict[str, Mapping[str, str]] = {}
     if keys is not None:
         found["partitionKeys"] = keys
     if otf is not None:
         found["otfMetadata"] = otf
-    return _METADATA + len(json.dumps(found))
+    return found
 
 
 def response_floor(record_ids: Iterable[str]) -> tuple[int, int]:

@@ -267,10 +267,28 @@ def _as_string(value: Typed) -> str:
     return encode_basestring(to_text(value))
 
 
-def _as_boolean(value: Typed) -> str:
-    if _kind(value) != "BOOL":
-        raise RecordError(f"a boolean column takes BOOL attributes, not {_kind(value)}")
-    return to_json(value)
+def _only(kind: str, column: str) -> Convert:
+    """The converter of a *column* type that takes *kind* attributes only, written as :func:`to_json` does."""
+
+    def convert(value: Typed) -> str:
+        if _kind(value) != kind:
+            raise RecordError(f"a {column} column takes {kind} attributes, not {_kind(value)}")
+        return to_json(value)
+
+    return convert
+
+
+def _decimals() -> Callable[[Typed], Any]:
+    """The function reading an ``N`` attribute's number as a Decimal, every digit kept."""
+    from decimal import Decimal, InvalidOperation  # noqa: PLC0415 - only for decimal and timestamp columns
+
+    def number(value: Typed) -> Any:
+        try:
+            return Decimal(json_number(value["N"]))
+        except InvalidOperation:
+            raise RecordError("N attribute is not a number") from None
+
+    return number
 
 
 def _as_number(kind: str) -> Convert:
@@ -288,15 +306,12 @@ def _as_number(kind: str) -> Convert:
 
 
 def _as_decimal(precision: int, scale: int) -> Convert:
-    from decimal import Decimal, InvalidOperation  # noqa: PLC0415 - only for decimal columns: off the cold start
+    decimal = _decimals()  # imported now, off the cold start: only a decimal column needs it
 
     def convert(value: Typed) -> str:
         if _kind(value) != "N":
             raise RecordError(f"a decimal column takes N attributes, not {_kind(value)}")
-        try:
-            number = Decimal(json_number(value["N"]))
-        except InvalidOperation:
-            raise RecordError("N attribute is not a number") from None
+        number = decimal(value)
         _sign, digits, exponent = number.as_tuple()
         assert isinstance(exponent, int)
         if -exponent > scale or len(digits) + exponent > precision - scale:
@@ -306,7 +321,7 @@ def _as_decimal(precision: int, scale: int) -> Convert:
     return convert
 
 
-def _micros(value: Typed) -> int:
+def _micros(value: Typed, decimal: Callable[[Typed], Any]) -> int:
     kind = _kind(value)
     if kind == "S" and type(value["S"]) is str:
         try:
@@ -317,26 +332,16 @@ def _micros(value: Typed) -> int:
         delta = moment - _EPOCH
         return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
     if kind == "N":
-        from decimal import Decimal, InvalidOperation  # noqa: PLC0415 - rare: off the handler's cold start
-
-        try:
-            number = Decimal(json_number(value["N"]))
-        except InvalidOperation:
-            raise RecordError("N attribute is not a number") from None
+        number = decimal(value)
         magnitude = abs(number)
         scale = 1 if magnitude >= _US_FROM else 1_000 if magnitude >= _MS_FROM else 1_000_000
         return int((number * scale).to_integral_value())
     raise RecordError(f"a timestamp column takes S or N attributes, not {kind}")
 
 
-def _as_timestamp(value: Typed) -> str:
-    return str(_micros(value))
-
-
-def _as_binary(value: Typed) -> str:
-    if _kind(value) != "B":
-        raise RecordError(f"a binary column takes B attributes, not {_kind(value)}")
-    return to_json(value)
+def _as_timestamp() -> Convert:
+    decimal = _decimals()  # imported now, off the cold start: only a timestamp column needs it
+    return lambda value: str(_micros(value, decimal))
 
 
 def _as_nested(value: Typed) -> str:
@@ -352,13 +357,16 @@ def _converter(kind: str) -> Convert:
         convert = _as_decimal(int(decimal[1]), int(decimal[2]))
     elif kind in ("int", "bigint", "float", "double"):
         convert = _as_number(kind)
+    elif kind == "string":
+        convert = _as_string
+    elif kind == "boolean":
+        convert = _only("BOOL", "boolean")
+    elif kind == "binary":
+        convert = _only("B", "binary")
+    elif kind == "timestamp":
+        convert = _as_timestamp()
     else:
-        convert = {
-            "string": _as_string,
-            "boolean": _as_boolean,
-            "timestamp": _as_timestamp,
-            "binary": _as_binary,
-        }.get(kind, _as_nested)
+        convert = _as_nested
 
     if convert is _as_string:  # the usual column: text as it is, without the typed checks' calls
 

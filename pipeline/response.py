@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from binascii import b2a_base64
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from json.encoder import encode_basestring_ascii
 from operator import itemgetter
 from typing import Any
 
-from .budget import ENTRY_OVERHEAD, metadata_size, response_size
+from .budget import ENTRY_OVERHEAD, metadata, metadata_size, response_size
 from .records import FAILED, OK, Record, as_record
 
 __all__ = ["Summary", "metadata", "respond"]
@@ -38,20 +38,6 @@ class Summary:
             self.reasons[rec.reason or ""] += 1
             if rec.result == FAILED and len(self.failures) < self.max_failures_kept:
                 self.failures.append((rec.id, rec.reason or ""))
-
-
-def metadata(keys: Mapping[str, str] | None, otf: Mapping[str, str] | None) -> dict[str, Mapping[str, str]]:
-    """An entry's ``metadata``: ``partitionKeys`` (S3 dynamic partitioning), ``otfMetadata`` (Iceberg routing).
-
-    >>> metadata({"day": "2026-01-01"}, None), metadata(None, {"operation": "insert"})
-    ({'partitionKeys': {'day': '2026-01-01'}}, {'otfMetadata': {'operation': 'insert'}})
-    """
-    found: dict[str, Mapping[str, str]] = {}
-    if keys is not None:
-        found["partitionKeys"] = keys
-    if otf is not None:
-        found["otfMetadata"] = otf
-    return found
 
 
 def respond(records: Iterable[Any], summary: Summary | None = None) -> dict[str, list[dict[str, Any]]]:

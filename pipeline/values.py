@@ -104,7 +104,7 @@ def check_number(text: str) -> str:
     Traceback (most recent call last):
     pipeline.records.RecordError: N value is not a number
     """
-    if (text.isascii() and text.replace(".", "", 1).isdigit()) or _NUMBER(text) is not None:
+    if is_number(text):
         return text
     raise RecordError("N value is not a number")
 
@@ -118,11 +118,9 @@ def check_binary(text: str) -> str:
     Traceback (most recent call last):
     pipeline.records.RecordError: B value is not base64
     """
-    try:
-        _a2b(text, strict_mode=True)
-    except (binascii.Error, ValueError):
-        raise RecordError("B value is not base64") from None
-    return text
+    if is_base64(text):
+        return text
+    raise RecordError("B value is not base64")
 
 
 def check_partition_value(text: str, name: str) -> str:
