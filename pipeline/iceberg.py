@@ -34,6 +34,7 @@ from .records import OK, Record, RecordError, Stage, map_records
 from .values import is_utf8, label
 
 __all__ = [
+    "DECIMAL_TYPE",
     "ICEBERG_MODES",
     "column_name",
     "column_types",
@@ -42,13 +43,14 @@ __all__ = [
     "iceberg_lines",
     "parse_iceberg_table",
     "parse_types",
+    "split_top",
     "with_otf_metadata",
 ]
 
 ICEBERG_MODES = ("append", "upsert")
 PRIMITIVE_TYPES = ("string", "boolean", "int", "bigint", "float", "double", "timestamp", "binary")
 TABLE_PLACEHOLDER = "{tableName}"
-_DECIMAL = re.compile(r"decimal\((\d+), ?(\d+)\)")
+DECIMAL_TYPE = re.compile(r"decimal\((\d+), ?(\d+)\)")
 _NESTED = re.compile(r"(array|map|struct)<.+>")
 _NAME = r"[a-z0-9_]+"
 _INTEGER = re.compile(r"-?[0-9]+")
@@ -82,8 +84,12 @@ def default_type(column: Column) -> str:
     return _KNOWN.get(column.spec, "string")
 
 
-def _split_top(text: str) -> list[str]:
-    """Split on commas outside ``()`` and ``<>`` (a type such as ``decimal(38,2)`` holds one)."""
+def split_top(text: str) -> list[str]:
+    """Split on commas outside ``()`` and ``<>`` (a type such as ``decimal(38,2)`` holds one).
+
+    >>> split_top("id=string, amount=decimal(38,2), tags=map<string,int>")
+    ['id=string', 'amount=decimal(38,2)', 'tags=map<string,int>']
+    """
     parts, depth, start = [], 0, 0
     for i, char in enumerate(text):
         if char in "(<":
@@ -112,7 +118,7 @@ def check_type(kind: str) -> str:
 double, timestamp, binary, decimal(p,s), array<...>, map<...>, struct<...>)
     """
     kind = kind.strip().lower()
-    decimal = _DECIMAL.fullmatch(kind)
+    decimal = DECIMAL_TYPE.fullmatch(kind)
     if decimal:
         precision, scale = int(decimal[1]), int(decimal[2])
         if not 1 <= precision <= 38 or scale > precision:
@@ -120,7 +126,7 @@ double, timestamp, binary, decimal(p,s), array<...>, map<...>, struct<...>)
         return kind
     if kind in PRIMITIVE_TYPES or _NESTED.fullmatch(kind):
         if _NESTED.fullmatch(kind):
-            _split_top(kind)  # balanced brackets
+            split_top(kind)  # balanced brackets
         return kind
     known = ", ".join(PRIMITIVE_TYPES)
     raise ValueError(
@@ -136,7 +142,7 @@ def parse_types(text: str) -> dict[str, str]:
     {'amount': 'decimal(38,2)', 'at': 'timestamp', 'tags': 'array<string>'}
     """
     types: dict[str, str] = {}
-    for pair in _split_top(text):
+    for pair in split_top(text):
         name, sep, kind = pair.partition("=")
         if not (sep and name.strip() and kind.strip()):
             raise ValueError(f"{pair!r} is not COLUMN=TYPE")
@@ -352,7 +358,7 @@ def _as_nested(value: Typed) -> str:
 
 
 def _converter(kind: str) -> Convert:
-    decimal = _DECIMAL.fullmatch(kind)
+    decimal = DECIMAL_TYPE.fullmatch(kind)
     if decimal:
         convert = _as_decimal(int(decimal[1]), int(decimal[2]))
     elif kind in ("int", "bigint", "float", "double"):

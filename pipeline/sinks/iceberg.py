@@ -52,7 +52,7 @@ from pyiceberg.types import (
     TimestampType,
 )
 
-from ..iceberg import _DECIMAL, _split_top, column_name, parse_iceberg_table
+from ..iceberg import DECIMAL_TYPE, column_name, parse_iceberg_table, split_top
 from .delivery import Delivered, Destination
 from .prefixes import DEFAULT_ERROR_PREFIX
 from .storage import Folder
@@ -113,13 +113,13 @@ class _Types:
 
     def parse(self, text: str) -> IcebergType:
         text = text.strip()
-        decimal = _DECIMAL.fullmatch(text)
+        decimal = DECIMAL_TYPE.fullmatch(text)
         if decimal:
             return DecimalType(int(decimal[1]), int(decimal[2]))
         if text in _PRIMITIVES:
             return _PRIMITIVES[text]
         outer, _, inner = text.partition("<")
-        parts = _split_top(inner[:-1])
+        parts = split_top(inner[:-1])
         if outer == "array" and len(parts) == 1:
             return ListType(self.new_id(), self.parse(parts[0]), element_required=False)
         if outer == "map" and len(parts) == 2:
