@@ -94,7 +94,9 @@ def add_backfill_commands(commands: Any) -> None:
     parser.add_argument(
         "--error-prefix", default=DEFAULT_ERROR_PREFIX, help=f"prefix for failed items (default {DEFAULT_ERROR_PREFIX})"
     )
-    parser.add_argument("--keys", help="full exports: the table's key attributes, e.g. pk,sk (for @-image keys)")
+    parser.add_argument(
+        "--keys", help="full exports: the table's key attributes, e.g. pk,sk (needed with PIPELINE_IMAGE=keys)"
+    )
     parser.add_argument(
         "--name", type=name("a name"), default="backfill", help="first part of the objects' names (default backfill)"
     )
