@@ -26,10 +26,9 @@ from .columns import Column, parse_column, parse_columns
 from .config import Config, ConfigError
 from .decode import decode
 from .encode import FORMATS, csv_line, encode, json_line, tsv_line
-from .events import keep_events
 from .fields import FIELDS, change_version
 from .iceberg import with_otf_metadata
-from .parse import EVENT_NAMES, check_change, parse
+from .parse import EVENT_NAMES, check_change, keep_events, parse
 from .partitions import parse_partition_keys, with_partition_keys
 from .project import IMAGES, project
 from .records import (

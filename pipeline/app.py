@@ -7,19 +7,19 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from .budget import BudgetError, within_budget
+from .budget import Budget, BudgetError
 from .config import Config
-from .decode import decode
+from .decode import decode, strict_b64decode
 from .encode import encode
-from .events import keep_events
 from .iceberg import with_otf_metadata
 from .logs import embedded_metrics, log
-from .parse import EVENT_NAMES, MSGSPEC_LOADED, parse, reads_for, resolve_parser
+from .parse import EVENT_NAMES, MSGSPEC_LOADED, keep_events, parse, reads_for, resolve_parser
 from .partitions import with_partition_keys
+from .plan import answer, fast_rows
 from .project import ColumnPresence, note_presence, project
-from .records import Stage, chain
-from .reingest import Reingester, ReingestError, fail_overflow, reingest, to_source
-from .response import Summary, respond
+from .records import Stage, chain, per_record
+from .reingest import Reingester, ReingestError, fail_one, to_source, to_target
+from .response import Response, Summary
 from .values import is_utf8, label
 
 __all__ = ["InvalidEvent", "firehose_records", "make_handler", "stages"]
@@ -68,7 +68,10 @@ def stages(config: Config, *, parser: str | None = None, presence: ColumnPresenc
     if config.format == "iceberg":
         extra.append("@tableName")  # the routing's {tableName}
     reads = reads_for(config.columns, extra, config.image)
-    chosen: list[Stage] = [decode, parse(parser=parser, reads=reads)]
+    parser = resolve_parser(parser)
+    # the standard library path decodes base64 with binascii too: what runs where msgspec cannot load
+    first = decode if parser == "msgspec" else per_record(strict_b64decode, "decode")
+    chosen: list[Stage] = [first, parse(parser=parser, reads=reads)]
     if config.events != EVENT_NAMES:
         chosen.append(keep_events(config.events))
     if config.partition_keys:
@@ -91,19 +94,28 @@ def make_handler(
     parser: str | None = None,
     reingester: Callable[[Mapping[str, Any], Any], Reingester] | None = None,
     on_summary: Callable[[dict[str, Any], list[str]], None] | None = None,
+    fast: bool = True,
 ) -> Handler:
     """Build ``lambda_handler(event, context)`` for *config*; every stage is checked now, not per event.
 
-    The built-in stages run fused (:func:`pipeline.records.chain`): one loop, one ``try`` and one envelope per
-    record from decode to encode. *parser* is ``msgspec`` or ``stdlib`` (default: msgspec when it loads; if it
-    cannot, that is logged once). *reingester* makes the re-ingestion target for an invocation (default:
-    :func:`to_source`); tests and benchmarks pass one with their own client. *on_summary* is given each
-    invocation's summary fields and the columns never seen in it (the command line prints them).
+    The batch is answered by the plan (:mod:`pipeline.plan`): one loop in which each record takes the fast
+    row when it can, and the stages, fused (:func:`pipeline.records.chain`), when it cannot; configurations the
+    plan does not cover run the fused stages on the whole batch. *parser* is ``msgspec`` or ``stdlib``
+    (default: msgspec when it loads; if it cannot, that is logged once). *reingester* makes the re-ingestion
+    target for an invocation (default: :func:`to_source`); tests and benchmarks pass one with their own client.
+    *on_summary* is given each invocation's summary fields and the columns never seen in it (the command line
+    prints them). ``fast=False`` leaves the plan's fast row out: every record goes through the stages (the
+    tests compare the two).
     """
     if not MSGSPEC_LOADED:
         _say_fallback_once()
     presence = ColumnPresence.for_columns(config.columns)
-    transform = chain(stages(config, parser=resolve_parser(parser), presence=presence))
+    parser = resolve_parser(parser)
+    built = stages(config, parser=parser, presence=presence)
+    transform = chain(built)
+    fusable = all(hasattr(stage, "steps") for stage in built)  # else the plan cannot run the stages' steps
+    steps = [step for stage in built for step in getattr(stage, "steps", ())]
+    row = fast_rows(config, steps, parser=parser, presence=presence) if fusable and fast else None
     make_target = reingester or (
         lambda event, context: to_source(event, context, max_attempts=config.reingest_max_attempts)
     )
@@ -117,9 +129,17 @@ def make_handler(
         try:  # whatever ends the invocation, it logs the failure and the summary
             batch = firehose_records(event)
             target = make_target(event, context) if config.reingest else None
-            budget = within_budget(config.max_response_bytes, (r["recordId"] for r in batch))
-            overflow = reingest(target) if target is not None else fail_overflow
-            response = respond(overflow(budget(transform(batch))), summary)
+            budget = Budget(config.max_response_bytes, (r["recordId"] for r in batch))
+            send = to_target(target) if target is not None else fail_one
+            answered = Response(summary)
+            if row is not None:
+                answer(batch, row, transform=transform, budget=budget, send=send, response=answered)
+            else:
+                for rec in transform(batch):
+                    answered.add(send(budget.admit(rec)))
+            if target is not None:
+                target.flush()  # the last re-ingestion batch
+            response = answered.done()
         except Exception as exc:
             log(logging.ERROR, "invocation failed", error=_failure(exc))
             _log_summary(event, context=context, summary=summary, target=target, started=started, config=config)
@@ -182,7 +202,7 @@ def _log_summary(
         "requestId": getattr(context, "aws_request_id", None),
         "records": len(batch),
         "results": {k: summary.results[k] for k in ("Ok", "Dropped", "ProcessingFailed")},
-        "bytesIn": sum(map(_data_size, batch)),
+        "bytesIn": _bytes_in(batch),
         "bytesOut": summary.bytes_out,
         "durationMs": round((time.perf_counter() - started) * 1000, 1),
         "reasons": dict(summary.reasons.most_common(20)),
@@ -246,8 +266,12 @@ def _metrics(
     return embedded_metrics(config.metrics_namespace or "", dimensions, values, int(time.time() * 1000))
 
 
-def _data_size(rec: Any) -> int:
-    data = rec.get("data") if isinstance(rec, Mapping) else None
-    if type(data) is not str:
-        return 0
-    return len(data) * 3 // 4 - (2 if data.endswith("==") else 1 if data.endswith("=") else 0)
+def _bytes_in(records: list[Any]) -> int:
+    """Bytes the records' base64 ``data`` decodes to, from the texts' lengths and padding (exact for base64)."""
+    texts = [
+        data
+        for rec in records
+        if (type(rec) is dict or isinstance(rec, Mapping)) and type(data := rec.get("data")) is str
+    ]
+    padding = "".join([text[-2:] for text in texts]).count("=")  # padding is only ever at the end
+    return sum(map(len, texts)) * 3 // 4 - padding

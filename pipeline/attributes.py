@@ -16,7 +16,7 @@ from typing import Any
 from .records import RecordError
 from .values import check_binary, check_number, is_number
 
-__all__ = ["json_number", "to_json", "to_plain", "to_text"]
+__all__ = ["json_number", "plain_map", "to_json", "to_plain", "to_text"]
 
 _JSON_NUMBER = re.compile(r"-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][-+]?[0-9]+)?").fullmatch
 _LENIENT_NUMBER = re.compile(r"([-+]?)([0-9]*)(?:\.([0-9]*))?((?:[eE][-+]?[0-9]+)?)").fullmatch
@@ -49,6 +49,8 @@ def json_number(text: Any) -> str:
     """
     if type(text) is not str:
         raise RecordError("N value is not a string")
+    if text.isascii() and text.isdigit() and (text[0] != "0" or len(text) == 1):  # a plain integer, the usual N
+        return text
     if _JSON_NUMBER(text):
         return text
     # forms DynamoDB may accept but JSON does not: '+1', '.5', '5.', '007'
@@ -104,7 +106,11 @@ def to_plain(value: Any, raw: Any) -> Any:
     >>> to_plain({"M": {"n": {"N": "+1.50"}, "tags": {"SS": ["a"]}, "x": {"NULL": True}}}, lambda n: f"<{n}>")
     {'n': '<1.50>', 'tags': ['a'], 'x': None}
     """
-    kind, v = _one(value)
+    if type(value) is not dict or len(value) != 1:  # _one, inlined: this runs for every value of every image
+        raise RecordError(_NOT_TYPED)
+    ((kind, v),) = value.items()
+    if kind == "S" and type(v) is str:
+        return v
     if kind in ("S", "B"):
         if type(v) is not str:
             raise RecordError(f"{kind} value is not a string")
@@ -132,6 +138,22 @@ def to_plain(value: Any, raw: Any) -> Any:
             raise RecordError("M value is not an object")
         return {k: to_plain(x, raw) for k, x in v.items()}
     raise RecordError(_UNKNOWN)
+
+
+def plain_map(image: Mapping[str, Any], raw: Any) -> dict[str, Any]:
+    """``{name: to_plain(value, raw)}`` for a row or an image, a missing value (None) as None, S values inlined.
+
+    >>> plain_map({"s": {"S": "x"}, "n": {"N": "7"}, "gone": None}, str)
+    {'s': 'x', 'n': '7', 'gone': None}
+    """
+    return {
+        name: text
+        if type(value) is dict and len(value) == 1 and type(text := value.get("S")) is str
+        else None
+        if value is None
+        else to_plain(value, raw)
+        for name, value in image.items()
+    }
 
 
 def to_text(value: Mapping[str, Any] | None, null: str = "") -> str:

@@ -25,6 +25,7 @@ from .records import DROPPED, FAILED, OK, OVER_BUDGET, Record, Stage, as_record
 __all__ = [
     "ENTRY_OVERHEAD",
     "LAMBDA_RESPONSE_LIMIT",
+    "Budget",
     "BudgetError",
     "base64_length",
     "entry_size",
@@ -128,11 +129,79 @@ def response_floor(record_ids: Iterable[str]) -> tuple[int, int]:
     >>> response_floor(ids) == (len(json.dumps({"records": [{"recordId": i, "result": FAILED} for i in ids]})), 2)
     True
     """
-    total = count = 0
-    for record_id in record_ids:  # entry_size(record_id, FAILED) for each, the fixed part added once
-        total += len(encode_basestring_ascii(record_id))
-        count += 1
+    ids = list(record_ids)
+    count, joined = len(ids), "".join(ids)
+    if joined.isascii() and joined.encode("ascii").isalnum():  # Firehose's ids: digits, nothing to escape
+        total = len(joined) + 2 * count  # each in its quotes
+    else:  # escaping is per character: the joined ids escape to the sum of their escapes
+        total = len(encode_basestring_ascii(joined)) - 2 + 2 * count
     return _WRAPPER + total + _ENTRY[FAILED] * count + _SEPARATOR * max(count - 1, 0), count
+
+
+class Budget:
+    """The response's size as it is filled, record by record: what :func:`within_budget` keeps for each stream.
+
+    Made from the batch's ids (BudgetError if even one non-Ok entry each would not fit); :meth:`admit` decides
+    one record, :meth:`take` is its common case (an ``Ok`` entry without metadata) for a loop that has the
+    size at hand.
+
+    >>> budget = Budget(200, ["a", "b"])
+    >>> budget.take(8), budget.take(500)
+    (True, False)
+    """
+
+    __slots__ = ("expected", "floor", "max_bytes", "seen", "used")
+
+    def __init__(self, max_bytes: int, record_ids: Iterable[str]) -> None:
+        if type(max_bytes) is not int or max_bytes <= 0:
+            raise ValueError(f"max_bytes must be a positive whole number, not {max_bytes!r}")
+        self.floor, self.expected = response_floor(record_ids)
+        if self.floor > max_bytes:
+            raise BudgetError(
+                f"the response for {self.expected} records needs at least {self.floor} bytes, more than the budget "
+                f"of {max_bytes}: raise the budget or lower the delivery stream's buffer size"
+            )
+        self.max_bytes = max_bytes
+        self.used = self.floor  # the response if every record not yet seen took its largest non-Ok entry
+        self.seen = 0
+
+    def __repr__(self) -> str:
+        return f"Budget(used={self.used}, max_bytes={self.max_bytes}, seen={self.seen}/{self.expected})"
+
+    def take(self, data_chars: int) -> bool:
+        """Room for the next record as ``Ok`` with *data_chars* of base64 and no metadata? If so, it is taken.
+
+        The record's id counts the same in its reserved and its ``Ok`` entry, so only the difference is added.
+        """
+        if self.seen < self.expected and self.used + _OK_GROWTH + data_chars <= self.max_bytes:
+            self.used += _OK_GROWTH + data_chars
+            self.seen += 1
+            return True
+        return False
+
+    def admit(self, rec: Record) -> Record:
+        """The next record as the response can take it: an ``Ok`` one that does not fit is Dropped or failed."""
+        self.seen += 1
+        if self.seen > self.expected:
+            raise ValueError(f"within_budget was given {self.expected} record ids but saw more records")
+        if rec.result == DROPPED and rec.reason != OVER_BUDGET:
+            self.used -= _DROP_SAVING  # a final Dropped entry is shorter than the room kept for it
+        elif rec.result == OK:  # entry_size(rec.id, FAILED) and (..., OK, ...), the id's length taken once
+            id_size = len(encode_basestring_ascii(rec.id))
+            reserved = _ENTRY[FAILED] + id_size
+            size = _ENTRY[OK] + id_size + base64_length(len(rec.value))
+            if rec.partition_keys is not None or rec.otf is not None:
+                size += _metadata_size(rec.partition_keys, rec.otf)
+            if self.used - reserved + size <= self.max_bytes:
+                self.used += size - reserved
+            elif self.floor - reserved + size > self.max_bytes:
+                rec = rec.failed(TOO_LARGE)
+            else:
+                rec = rec.dropped(OVER_BUDGET)  # counted at its reserved (larger, failed) size
+        return rec
+
+
+_OK_GROWTH = _ENTRY[OK] - _ENTRY[FAILED]  # an Ok entry without its data, less the failed entry reserved for it
 
 
 def within_budget(max_bytes: int, record_ids: Iterable[str]) -> Stage:
@@ -147,37 +216,12 @@ def within_budget(max_bytes: int, record_ids: Iterable[str]) -> Stage:
     >>> [(r.result, r.reason) for r in within_budget(500, [r.id for r in batch])(batch)]
     [('ProcessingFailed', 'larger than the response budget'), ...]
     """
-    if type(max_bytes) is not int or max_bytes <= 0:
-        raise ValueError(f"max_bytes must be a positive whole number, not {max_bytes!r}")
-    floor, expected = response_floor(record_ids)
-    if floor > max_bytes:
-        raise BudgetError(
-            f"the response for {expected} records needs at least {floor} bytes, more than the budget of "
-            f"{max_bytes}: raise the budget or lower the delivery stream's buffer size"
-        )
+    budget = Budget(max_bytes, record_ids)  # checked now, not when the stream is read
 
     def run(records: Iterable[Any]) -> Iterator[Record]:
-        used = floor  # the response if every record not yet seen took its largest non-Ok entry
-        for seen, rec in enumerate(records, 1):
-            if type(rec) is not Record:
-                rec = as_record(rec)
-            if seen > expected:
-                raise ValueError(f"within_budget was given {expected} record ids but saw more records")
-            if rec.result == DROPPED and rec.reason != OVER_BUDGET:
-                used -= _DROP_SAVING  # a final Dropped entry is shorter than the room kept for it
-            elif rec.result == OK:  # entry_size(rec.id, FAILED) and (..., OK, ...), the id's length taken once
-                id_size = len(encode_basestring_ascii(rec.id))
-                reserved = _ENTRY[FAILED] + id_size
-                size = _ENTRY[OK] + id_size + base64_length(len(rec.value))
-                if rec.partition_keys is not None or rec.otf is not None:
-                    size += _metadata_size(rec.partition_keys, rec.otf)
-                if used - reserved + size <= max_bytes:
-                    used += size - reserved
-                elif floor - reserved + size > max_bytes:
-                    rec = rec.failed(TOO_LARGE)
-                else:
-                    rec = rec.dropped(OVER_BUDGET)  # counted at its reserved (larger, failed) size
-            yield rec
+        admit = budget.admit
+        for rec in records:
+            yield admit(rec if type(rec) is Record else as_record(rec))
 
     return run
 

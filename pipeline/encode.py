@@ -14,11 +14,11 @@ happy path pays nothing for the naming: the culprit is looked for only after a r
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from json.encoder import encode_basestring
 from typing import Any
 
-from .attributes import to_json, to_plain, to_text
+from .attributes import plain_map, to_json, to_text
 from .iceberg import iceberg_lines
 from .records import RecordError, Stage, per_record
 from .values import is_utf8, label
@@ -29,7 +29,7 @@ try:  # msgspec writes JSON Lines byte for byte as json_line does, faster; witho
 except ImportError:
     Raw = Encoder = None
 
-__all__ = ["FORMATS", "csv_line", "encode", "json_line", "tsv_line"]
+__all__ = ["FORMATS", "csv_line", "encode", "json_line", "line_encoder", "tsv_line"]
 
 Row = Mapping[str, Any]
 FORMATS = ("csv", "tsv", "jsonl", "iceberg")
@@ -48,7 +48,7 @@ def _json_lines() -> Callable[[tuple[Row, ...]], bytes]:
     def lines(rows: tuple[Row, ...]) -> bytes:
         # every row checked first, as json_line does before the text is encoded: a bad value's reason wins
         try:
-            plain = [{name: None if v is None else to_plain(v, Raw) for name, v in row.items()} for row in rows]
+            plain = [plain_map(row, Raw) for row in rows]
             if len(plain) == 1:
                 return encode(plain[0]) + b"\n"
             return b"\n".join(map(encode, plain)) + b"\n"
@@ -107,12 +107,37 @@ def json_line(row: Row) -> str:
     )
 
 
-def _texts(row: Row, null: str) -> list[str]:
-    """``[to_text(v, null) for v in row.values()]``, with to_text's first test inlined: most cells are S."""
+def _texts(values: Iterable[Any], null: str) -> list[str]:
+    """``[to_text(v, null) for v in values]``, with to_text's first tests inlined: most cells are S or plain N."""
     return [
-        text if type(v) is dict and type(text := v.get("S")) is str and len(v) == 1 else to_text(v, null)
-        for v in row.values()
+        text
+        if type(v) is dict
+        and len(v) == 1
+        and (
+            type(text := v.get("S")) is str
+            or (type(text := v.get("N")) is str and text.isascii() and text.replace(".", "", 1).isdigit())
+        )
+        else to_text(v, null)
+        for v in values
     ]
+
+
+def line_encoder(fmt: str, null: str = "") -> Callable[[Iterable[Any]], bytes] | None:
+    """For csv and tsv, the function from one row's values (in column order) to its line's bytes; else None.
+
+    It raises as the stage would fail the record, but without naming the column: a caller that needs the
+    reason runs :func:`encode`.
+
+    >>> line_encoder("csv")([{"S": "a,b"}, {"N": "1.50"}, None])
+    b'"a,b",1.50,\\n'
+    """
+    if fmt == "csv":
+        return lambda values: csv_line(_texts(values, null)).encode()
+    if fmt == "tsv":
+        if "\\" not in null:
+            return lambda values: tsv_line(_texts(values, null)).encode()
+        return lambda values: ("\t".join([_tsv_cell(v, null) for v in values]) + "\n").encode()
+    return None
 
 
 def _culprit(rows: tuple[Row, ...], convert: Callable[[Any], str], exc: Exception) -> Exception:
@@ -146,8 +171,8 @@ def _csv_lines(null: str) -> Callable[[tuple[Row, ...]], bytes]:
     def lines(rows: tuple[Row, ...]) -> bytes:
         try:
             if len(rows) == 1:
-                return csv_line(_texts(rows[0], null)).encode()
-            return "".join([csv_line(_texts(row, null)) for row in rows]).encode()
+                return csv_line(_texts(rows[0].values(), null)).encode()
+            return "".join([csv_line(_texts(row.values(), null)) for row in rows]).encode()
         except (RecordError, UnicodeEncodeError) as exc:  # rare: name the column at fault
             raise _culprit(rows, cell, exc) from None
 
@@ -158,7 +183,7 @@ def _tsv_lines(null: str) -> Callable[[tuple[Row, ...]], bytes]:
     if "\\" not in null:  # the null text needs no escaping: escape the joined line at once
 
         def row_text(row: Row) -> str:
-            return tsv_line(_texts(row, null))
+            return tsv_line(_texts(row.values(), null))
 
     else:  # a null text such as \N is written as it is, unescaped, unlike a string holding it
 

@@ -1,4 +1,4 @@
-"""Stage 2: a record's bytes -> the DynamoDB change record(s) it holds.
+"""Stages 2 and 3: a record's bytes -> the DynamoDB change record(s) it holds; keep only the chosen event types.
 
 Accepted, detected per record by shape:
 
@@ -28,7 +28,7 @@ skip unread is still checked to be UTF-8.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Collection, Iterable
 from operator import attrgetter
 from typing import Any, Literal, NamedTuple
 
@@ -45,9 +45,14 @@ __all__ = [
     "Reads",
     "changes_in",
     "check_change",
+    "event_names",
+    "image_struct",
+    "json_body",
+    "keep_events",
     "msgspec_changes",
     "msgspec_whole",
     "parse",
+    "payload_type",
     "reads_for",
     "resolve_parser",
     "stdlib_changes",
@@ -59,6 +64,7 @@ PARSERS = ("msgspec", "stdlib")
 Change = dict[str, Any]
 _BOM = b"\xef\xbb\xbf"
 _NO_CHANGES = Drop("no change records in payload")
+_NOT_SELECTED = Drop("event type not selected")
 _OPEN_BRACE = ord("{")
 Changes = Callable[[bytes], Any]
 
@@ -201,6 +207,46 @@ def parse(*, parser: str | None = None, reads: Any = None) -> Stage:
     )
 
 
+def keep_events(names: Collection[str] = EVENT_NAMES) -> Stage:
+    """Keep changes whose ``eventName`` is in *names*; a record left with no change is ``Dropped``.
+
+    >>> changes = [{"eventName": e, "dynamodb": {"Keys": {}}} for e in ("INSERT", "REMOVE")]
+    >>> [r.result for r in keep_events({"INSERT"})(changes)]
+    ['Ok', 'Dropped']
+    >>> keep_events({"UPSERT"})
+    Traceback (most recent call last):
+    ValueError: unknown event names: ['UPSERT'] (known: INSERT, MODIFY, REMOVE)
+    """
+    wanted = event_names(names)
+    if wanted == EVENT_NAMES:
+        return per_record(lambda changes: changes, "keep_events")
+
+    def keep(changes: tuple[dict[str, Any], ...]) -> tuple[dict[str, Any], ...] | Drop:
+        if len(changes) == 1:
+            return changes if changes[0]["eventName"] in wanted else _NOT_SELECTED
+        kept = tuple([c for c in changes if c["eventName"] in wanted])
+        return kept or _NOT_SELECTED
+
+    return per_record(keep, "keep_events")
+
+
+def event_names(names: Collection[str]) -> frozenset[str]:
+    """*names* checked to be event names (at least one), frozen.
+
+    >>> sorted(event_names(["REMOVE", "INSERT"]))
+    ['INSERT', 'REMOVE']
+    """
+    if isinstance(names, str):
+        raise TypeError("keep_events takes a collection of event names, not one string")
+    wanted = frozenset(names)
+    unknown = wanted - EVENT_NAMES
+    if unknown:
+        raise ValueError(f"unknown event names: {sorted(unknown)} (known: {', '.join(sorted(EVENT_NAMES))})")
+    if not wanted:
+        raise ValueError("no event names given")
+    return wanted
+
+
 # --- projection pushdown: msgspec decodes only what the configuration reads ---------------------------------
 
 
@@ -237,7 +283,12 @@ def reads_for(columns: Iterable[Column] | None, specs: Iterable[str] = (), image
     return Reads(image, None if attributes is None else frozenset(attributes), frozenset(fields), frozenset(dynamodb))
 
 
-def _utf8(data: bytes) -> bytes:
+def json_body(data: bytes) -> bytes:
+    """A payload's JSON text for msgspec: the byte-order mark cut, checked to be UTF-8 (msgspec may skip text unread).
+
+    >>> json_body(b"\\xef\\xbb\\xbf{}")
+    b'{}'
+    """
     body = data[3:] if data.startswith(_BOM) else data
     if not body.isascii():
         body.decode()  # UTF-8 only, also in what msgspec skips unread
@@ -257,7 +308,7 @@ def msgspec_whole(judge: Changes, changes_in: Callable[[Any], Any]) -> Changes:
 
     def changes(data: bytes) -> Any:
         try:
-            doc = decode(_utf8(data))
+            doc = decode(json_body(data))
         except Exception:  # the standard library path gives the answer, reason and all
             return judge(data)
         return changes_in(doc)
@@ -276,18 +327,54 @@ def _fields(names: list[str]) -> Callable[[Any], dict[str, Any]]:
     return lambda struct: dict(zip(names, get(struct), strict=True))
 
 
+if msgspec is not None:
+
+    class Mapped(msgspec.Struct, gc=False):
+        """A decoded struct that answers ``s[name]`` and ``s.get(name)`` like the dict it stands for.
+
+        The ``@``-field getters (:data:`pipeline.fields.FIELDS`) read a change and its ``dynamodb`` this way,
+        so they work on the decoded structs as on the standard library's dicts: a field that is not declared,
+        or absent from the record, is None.
+        """
+
+        def __getitem__(self, name: str) -> Any:
+            return getattr(self, name)
+
+        def get(self, name: str, default: Any = None) -> Any:
+            value = getattr(self, name, default)
+            return default if value is msgspec.UNSET else value
+
+
 def _struct(name: str, fields: list[tuple[str, Any, Any]], rename: dict[str, str] | None = None) -> Any:
-    return msgspec.defstruct(name, fields, rename=rename, gc=False)  # decoded JSON holds no cycles
+    return msgspec.defstruct(name, fields, rename=rename, bases=(Mapped,), gc=False)  # decoded JSON has no cycles
 
 
-def _payload_type(reads: Reads, image: Any) -> Any:
+def image_struct(names: Iterable[str]) -> Any:
+    """A msgspec type for an image that decodes the attributes *names* (in that order) and skips the others.
+
+    The fields are ``a0``, ``a1`` ... (attribute names need not be identifiers); an absent attribute is None.
+
+    >>> import msgspec
+    >>> image = msgspec.json.decode(b'{"b": {"N": "2"}, "skip": {"S": "x"}}', type=image_struct(["a", "b"]))
+    >>> msgspec.structs.astuple(image)
+    (None, {'N': '2'})
+    """
+    renamed = {f"a{i}": name for i, name in enumerate(names)}
+    return _struct("Image", [(field, Any, None) for field in renamed], renamed)
+
+
+def payload_type(reads: Reads, image: Any, fallback: Any = None) -> Any:
     """The msgspec type of a payload: one change, or ``{"Records": [...]}`` of them, with only what *reads* names.
 
-    *image* is the type of the image the columns read; the other images are only checked to be objects.
+    *image* is the type of the image the columns read; the other images are only checked to be objects. With
+    ``auto``, NewImage is read when present, else OldImage, else Keys: those two are decoded as *fallback*
+    (default: *image*). One change decodes with ``eventName`` and ``dynamodb`` set and ``Records`` unset; a
+    ``{"Records": [...]}`` payload the other way round.
     """
     skipped = _struct("Skipped", [])
+    fallback = image if fallback is None else fallback
     keys, new, old = {
-        "auto": (image, image, image),
+        "auto": (fallback, image, fallback),
         "new": (skipped, image, skipped),
         "old": (skipped, skipped, image),
         "keys": (image, skipped, skipped),
@@ -337,16 +424,19 @@ def msgspec_changes(reads: Reads, judge: Changes) -> Changes:
     unset = msgspec.UNSET
     whole = reads.attributes is None
     raw_type = msgspec.Raw
-    if whole:  # kept undecoded (msgspec.Raw) until the image to write is chosen: the others are only checked
-        image_type: Any = msgspec.Raw
-        as_dict: Callable[[Any], dict[str, Any]] = msgspec.json.Decoder(dict[str, Any]).decode
+    if whole:  # the image written is decoded; with auto, OldImage and Keys stay msgspec.Raw until one is chosen
+        image_type: Any = dict[str, Any]
+        fallback: Any = msgspec.Raw
+        whole_dict = msgspec.json.Decoder(dict[str, Any]).decode
+        as_dict: Callable[[Any], dict[str, Any]] = lambda image: (  # noqa: E731
+            image if type(image) is dict else whole_dict(image)
+        )
     else:
         names = sorted(reads.attributes)
-        renamed = {f"a{i}": name for i, name in enumerate(names)}
-        image_type = _struct("Image", [(field, Any, None) for field in renamed], renamed)
+        image_type = fallback = image_struct(names)
         astuple = msgspec.structs.astuple
         as_dict = lambda image: dict(zip(names, astuple(image), strict=True))  # noqa: E731
-    decode = msgspec.json.Decoder(_payload_type(reads, image_type)).decode
+    decode = msgspec.json.Decoder(payload_type(reads, image_type, fallback)).decode
     ddb_fields, top_fields = _fields(sorted(reads.dynamodb)), _fields(sorted(reads.fields))
     choice = reads.image
     key = "OldImage" if choice == "old" else "NewImage"
@@ -377,7 +467,7 @@ def msgspec_changes(reads: Reads, judge: Changes) -> Changes:
 
     def changes(data: bytes) -> Any:
         try:
-            doc = decode(_utf8(data))
+            doc = decode(json_body(data))
             if doc.dynamodb is not unset and doc.eventName is not unset:
                 return (pruned(doc),)
             if doc.dynamodb is unset and doc.eventName is unset and doc.Records:

@@ -37,9 +37,11 @@ __all__ = [
     "Reingester",
     "call_limits",
     "client_for",
+    "fail_one",
     "fail_overflow",
     "reingest",
     "to_source",
+    "to_target",
 ]
 
 KiB, MiB = 1024, 1024 * 1024
@@ -357,19 +359,32 @@ def reingest(target: Reingester) -> Stage:
 
     The last batch is sent when the stream ends: consuming the stage to the end is what re-ingests.
     """
+    send = to_target(target)
 
     def run(records: Iterable[Any]) -> Iterator[Record]:
         for rec in records:
-            if type(rec) is not Record:
-                rec = as_record(rec)
-            if rec.result == DROPPED and rec.reason == OVER_BUDGET:
-                problem = target.add(rec)
-                if problem:
-                    rec = rec.failed(f"{OVER_BUDGET}; cannot re-ingest: {problem}")
-            yield rec
+            yield send(rec if type(rec) is Record else as_record(rec))
         target.flush()
 
     return run
+
+
+def to_target(target: Reingester) -> Callable[[Record], Record]:
+    """:func:`reingest`'s work on one record: queue it if it is over the budget (call ``target.flush()`` at the end).
+
+    >>> send = to_target(Reingester(KINESIS, "", "", problem="no stream"))
+    >>> send(Record("a", {}, None, DROPPED, OVER_BUDGET)).reason
+    'over response budget; cannot re-ingest: no stream'
+    """
+
+    def send(rec: Record) -> Record:
+        if rec.result == DROPPED and rec.reason == OVER_BUDGET:
+            problem = target.add(rec)
+            if problem:
+                return rec.failed(f"{OVER_BUDGET}; cannot re-ingest: {problem}")
+        return rec
+
+    return send
 
 
 def fail_overflow(records: Iterable[Any]) -> Iterator[Record]:
@@ -379,6 +394,9 @@ def fail_overflow(records: Iterable[Any]) -> Iterator[Record]:
     ['ProcessingFailed']
     """
     for rec in records:
-        if type(rec) is not Record:
-            rec = as_record(rec)
-        yield rec.failed(OVER_BUDGET) if rec.result == DROPPED and rec.reason == OVER_BUDGET else rec
+        yield fail_one(rec if type(rec) is Record else as_record(rec))
+
+
+def fail_one(rec: Record) -> Record:
+    """:func:`fail_overflow`'s work on one record."""
+    return rec.failed(OVER_BUDGET) if rec.result == DROPPED and rec.reason == OVER_BUDGET else rec

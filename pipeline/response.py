@@ -12,7 +12,7 @@ from typing import Any
 from .budget import ENTRY_OVERHEAD, metadata, metadata_size, response_size
 from .records import FAILED, OK, Record, as_record
 
-__all__ = ["Summary", "metadata", "respond"]
+__all__ = ["Response", "Summary", "metadata", "respond"]
 
 
 class Summary:
@@ -47,30 +47,59 @@ def respond(records: Iterable[Any], summary: Summary | None = None) -> dict[str,
     >>> respond([Record("a", {}, b"x,1\\n"), Record("b", {}, None, "Dropped", "event type not selected")])
     {'records': [{'recordId': 'a', 'result': 'Ok', 'data': 'eCwxCg=='}, {'recordId': 'b', 'result': 'Dropped'}]}
     """
-    summary = summary if summary is not None else Summary()
-    before = summary.results.copy()
-    entries = []
-    encoded = 0  # base64 data and metadata; the rest of the size is counted once, after the loop
+    response = Response(summary if summary is not None else Summary())
+    add = response.add
     for rec in records:
-        if type(rec) is not Record:
-            rec = as_record(rec)
+        add(rec if type(rec) is Record else as_record(rec))
+    return response.done()
+
+
+class Response:
+    """The response as it is built: the entries in order, counted in the summary as they come.
+
+    :meth:`add` answers one record; a loop that builds ``Ok`` entries itself appends them to :attr:`entries`
+    and reports them with :meth:`add_ok_counts`. :meth:`done` sets the summary's ``response_bytes``.
+    """
+
+    __slots__ = ("_before", "data_chars", "entries", "summary")
+
+    def __init__(self, summary: Summary) -> None:
+        self.summary = summary
+        self.entries: list[dict[str, Any]] = []
+        self.data_chars = 0  # base64 data and metadata; the rest of the size is counted once, by done()
+        self._before = summary.results.copy()
+
+    def add(self, rec: Record) -> None:
+        """Answer *rec*."""
+        summary = self.summary
         if rec.result == OK:
             data = rec.value
             if type(data) is not bytes:
                 raise TypeError(f"record {rec.id} reached the response as {type(data).__name__}, not bytes")
             text = b2a_base64(data, newline=False).decode()
             entry = {"recordId": rec.id, "result": OK, "data": text}
-            encoded += len(text)
+            self.data_chars += len(text)
             if rec.partition_keys is not None or rec.otf is not None:
                 entry["metadata"] = metadata(rec.partition_keys, rec.otf)
-                encoded += metadata_size(rec.partition_keys, rec.otf)
+                self.data_chars += metadata_size(rec.partition_keys, rec.otf)
             summary.bytes_out += len(data)
         else:
             entry = {"recordId": rec.id, "result": rec.result}
         summary.count(rec)
-        entries.append(entry)
-    summary.response_bytes = _size(entries, encoded, summary.results - before)
-    return {"records": entries}
+        self.entries.append(entry)
+
+    def add_ok_counts(self, records: int, data_bytes: int, data_chars: int) -> None:
+        """Count *records* ``Ok`` entries (no metadata) appended to :attr:`entries` directly."""
+        if records:
+            self.summary.results[OK] += records
+        self.summary.bytes_out += data_bytes
+        self.data_chars += data_chars
+
+    def done(self) -> dict[str, list[dict[str, Any]]]:
+        """The response; its size (as ``json.dumps`` writes it) goes to the summary."""
+        summary = self.summary
+        summary.response_bytes = _size(self.entries, self.data_chars, summary.results - self._before)
+        return {"records": self.entries}
 
 
 def _size(entries: list[dict[str, Any]], encoded: int, results: Counter[str]) -> int:
