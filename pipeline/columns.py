@@ -19,7 +19,10 @@ __all__ = ["Column", "attribute_of", "parse_column", "parse_columns", "split_spe
 
 Typed = Mapping[str, Any]
 Getter = Callable[[Mapping[str, Any], Mapping[str, Any], Record], Any]
-_TOKEN = re.compile(r'"((?:[^"]|"")*)"|\[(\d+)\]|(\.)|([^.\[\]"]+)|(.)', re.DOTALL)
+# A path's tokens: a quoted name, an index, a dot, a bare name, or anything else (an error). Compiled on first
+# use (``re`` caches it), not at import: a spec that is one bare name, the common case, never needs it.
+_TOKEN = r'"((?:[^"]|"")*)"|\[(\d+)\]|(\.)|([^.\[\]"]+)|(.)'
+_NOT_BARE = frozenset('.[]"')
 
 
 class Column(NamedTuple):
@@ -54,9 +57,11 @@ def split_specs(text: str, sep: str = ",") -> list[str]:
 
 
 def _path(spec: str) -> tuple[str | int, ...]:
+    if spec and _NOT_BARE.isdisjoint(spec):  # one bare name: what the tokens would give, without them
+        return (spec,)
     steps: list[str | int] = []
     expect_name = True
-    for quoted, index, dot, name, other in _TOKEN.findall(spec):
+    for quoted, index, dot, name, other in re.findall(_TOKEN, spec, re.DOTALL):
         if other:
             raise ValueError(f"unexpected {other!r} in column {spec!r}")
         if dot:

@@ -45,7 +45,8 @@ __all__ = [
 ]
 
 KiB, MiB = 1024, 1024 * 1024
-_ARN = re.compile(r"arn:[\w-]+:(kinesis|firehose):([\w-]+):(\d{12}):(stream|deliverystream)/([\w.-]+)")
+# compiled on first use (``re`` caches it), not at import: the cold start of a handler that never re-ingests
+_ARN = r"arn:[\w-]+:(kinesis|firehose):([\w-]+):(\d{12}):(stream|deliverystream)/([\w.-]+)"
 _RETRYABLE = frozenset(
     {
         "ProvisionedThroughputExceededException",
@@ -346,7 +347,7 @@ def to_source(event: Mapping[str, Any], context: Any = None, **options: Any) -> 
         else ("deliveryStreamArn", FIREHOSE, "deliverystream")
     )
     arn = event.get(key)
-    match = _ARN.fullmatch(arn) if type(arn) is str else None
+    match = re.fullmatch(_ARN, arn) if type(arn) is str else None
     if not match or match[1] != limits.service or match[4] != kind:
         what = "Kinesis stream" if limits is KINESIS else "Firehose delivery stream"
         problem = f"the event's {key} is not a {what} ARN" if arn else f"the event has no {key}"
