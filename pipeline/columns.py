@@ -9,8 +9,9 @@ change record (see :mod:`pipeline.fields`). ``alias=spec`` names the column; the
 from __future__ import annotations
 
 import re
+from collections import namedtuple
 from collections.abc import Callable, Iterable, Mapping
-from typing import Any, NamedTuple
+from typing import Any
 
 from .fields import FIELDS
 from .records import Record
@@ -25,13 +26,15 @@ _TOKEN = r'"((?:[^"]|"")*)"|\[(\d+)\]|(\.)|([^.\[\]"]+)|(.)'
 _NOT_BARE = frozenset('.[]"')
 
 
-class Column(NamedTuple):
+# a namedtuple subclass, not a typing.NamedTuple: see pipeline.records
+class Column(namedtuple("Column", "name spec get attribute", defaults=[None])):
     """A named output column and how to get its typed value from ``(change, image, record)``."""
 
+    __slots__ = ()
     name: str
     spec: str
     get: Getter
-    attribute: str | None = None  #: set when the spec is one attribute of the image: ``get`` is ``image.get`` of it
+    attribute: str | None  #: None, or set when the spec is one attribute of the image: ``get`` is ``image.get`` of it
 
     def __repr__(self) -> str:
         return f"Column({self.name!r}, {self.spec!r})"

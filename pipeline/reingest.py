@@ -20,9 +20,9 @@ from __future__ import annotations
 
 import re
 import time
-from collections import Counter
+from collections import Counter, namedtuple
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from typing import Any, NamedTuple
+from typing import Any
 
 from .records import DROPPED, OVER_BUDGET, Record, Stage, as_record
 from .values import is_utf8
@@ -65,9 +65,11 @@ _RETRYABLE = frozenset(
 )
 
 
-class Limits(NamedTuple):
+# a namedtuple subclass, not a typing.NamedTuple: see pipeline.records
+class Limits(namedtuple("Limits", "service records call_bytes record_bytes key_counts")):
     """A service's limits for one batch call."""
 
+    __slots__ = ()
     service: str
     records: int
     call_bytes: int
@@ -98,9 +100,11 @@ class ReingestStats:
         return f"ReingestStats({counts})"
 
 
-class CallLimits(NamedTuple):
+# a namedtuple subclass, not a typing.NamedTuple: see pipeline.records
+class CallLimits(namedtuple("CallLimits", "attempts connect read")):
     """What one call may take: botocore's attempts and each attempt's connect and read timeouts (seconds)."""
 
+    __slots__ = ()
     attempts: int
     connect: float
     read: float
