@@ -273,5 +273,5 @@ def _bytes_in(records: list[Any]) -> int:
         for rec in records
         if (type(rec) is dict or isinstance(rec, Mapping)) and type(data := rec.get("data")) is str
     ]
-    padding = "".join([text[-2:] for text in texts]).count("=")  # padding is only ever at the end
+    padding = sum([text.endswith("=") + text.endswith("==") for text in texts])
     return sum(map(len, texts)) * 3 // 4 - padding
