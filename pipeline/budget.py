@@ -138,15 +138,21 @@ def response_floor(record_ids: Iterable[str]) -> tuple[int, int]:
 def quoted_size(ids: list[str]) -> int:
     """Characters *ids* take as JSON strings (escaped, in their quotes), all together.
 
-    Firehose's ids are letters and digits, which need no escaping: they are told apart at C speed, with nothing
-    joined or copied (this runs when the response is complete, at the invocation's memory peak).
+    Escaping is per character, so ids joined escape to the sum of their escapes; Firehose's ids are letters and
+    digits, which need no escaping and are told apart at C speed. The ids are joined a few hundred at a time:
+    this also runs when the response is complete, at the invocation's memory peak.
 
     >>> quoted_size(["49546", "r-é"]) == len(json.dumps("49546")) + len(json.dumps("r-é"))
     True
     """
-    if all(map(str.isascii, ids)) and all(map(str.isalnum, ids)):
-        return sum(map(len, ids)) + 2 * len(ids)
-    return sum(map(len, map(encode_basestring_ascii, ids)))
+    size = 0
+    for start in range(0, len(ids), 512):
+        chunk = "".join(ids[start : start + 512])
+        if chunk.isascii() and chunk.encode("ascii").isalnum():  # str.isascii is a flag; bytes.isalnum a lookup
+            size += len(chunk)
+        else:
+            size += len(encode_basestring_ascii(chunk)) - 2
+    return size + 2 * len(ids)
 
 
 class Budget:

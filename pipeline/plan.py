@@ -223,27 +223,30 @@ def _head(column: Column) -> str | None:
 def _cells_of(columns: Sequence[Column], heads: list[str]) -> Callable[..., tuple[Any, ...]]:
     """The function giving a row's cells from ``(change, the heads' values, Firehose record)``.
 
-    The ``@``-fields' and paths' values are computed after the heads' values, and one ``itemgetter`` puts
-    everything in column order.
+    The ``@``-fields' values and then the paths' are computed after the heads' values, and one ``itemgetter``
+    puts everything in column order.
     """
-    computed: list[Callable[[Any, tuple[Any, ...], Any], Any]] = []
-    order: list[int] = []
+    fields = [FIELDS[c.spec[1:]] for c in columns if _head(c) is None]  # read the change and the record
+    paths = [(c.get, _head(c), heads.index(_head(c))) for c in columns if c.attribute is None and _head(c)]
+    order, next_field, next_path = [], len(heads), len(heads) + len(fields)
     for c in columns:
-        head = _head(c)
         if c.attribute is not None:
             order.append(heads.index(c.attribute))
-            continue
-        order.append(len(heads) + len(computed))
-        if head is None:  # an @-field: its getter reads the change (a dict, or a Mapped struct) and the record
-            computed.append(_field_getter(FIELDS[c.spec[1:]]))
-        else:  # a path in an attribute: the column's own getter, on that attribute alone
-            computed.append(_path_getter(c.get, head, heads.index(head)))
+        elif _head(c) is None:
+            order.append(next_field)
+            next_field += 1
+        else:
+            order.append(next_path)
+            next_path += 1
     pick = itemgetter(*order) if len(order) > 1 else lambda values: (values[order[0]],)
     needs_record = any(c.spec in _RECORD_FIELDS for c in columns)
 
     def cells(change: Any, values: tuple[Any, ...], rec: Mapping[str, Any]) -> tuple[Any, ...]:
         envelope = _new(Record, (rec["recordId"], rec, None, OK, None, None, None)) if needs_record else None
-        return pick(values + tuple([get(change, values, envelope) for get in computed]))
+        found = [field(change, envelope) for field in fields]
+        if paths:  # a path's getter, on its attribute alone
+            found += [get(change, {head: values[i]}, envelope) for get, head, i in paths]
+        return pick(values + tuple(found))
 
     return cells
 
@@ -251,14 +254,6 @@ def _cells_of(columns: Sequence[Column], heads: list[str]) -> Callable[..., tupl
 #: The @-fields that read the Firehose record (its id or source), not only the change: for the others no
 #: envelope is made. (Were one missing here, its getter would fail on None and the record go the general way.)
 _RECORD_FIELDS = frozenset({"@recordId", "@partitionKey", "@sequenceNumber", "@arrivalTimestamp"})
-
-
-def _field_getter(field: Callable[[Any, Any], Any]) -> Callable[[Any, tuple[Any, ...], Any], Any]:
-    return lambda change, _values, envelope: field(change, envelope)
-
-
-def _path_getter(get: Any, head: str, index: int) -> Callable[[Any, tuple[Any, ...], Any], Any]:
-    return lambda change, values, envelope: get(change, {head: values[index]}, envelope)
 
 
 def answer(
