@@ -139,7 +139,9 @@ def change_version(change: Mapping[str, Any]) -> str:
     return digits.zfill(TIME_VERSION_WIDTH)
 
 
-_MILLIS = tuple(map(".{:03d}Z".format, range(1000)))  # iso_millis' tail, made once instead of per value
+#: iso_millis' tails, ".000Z" to ".999Z", made once instead of per value: on the first call, not at import (where
+#: they would cost the cold start of every configuration, @-times or not)
+_MILLIS: list[str] = []
 
 
 @lru_cache(maxsize=4096)
@@ -158,6 +160,11 @@ def iso_millis(millis: int) -> str:
         return _iso_seconds(seconds) + _MILLIS[ms]
     except OverflowError:
         raise RecordError("timestamp is out of range") from None
+    except IndexError:  # the first call: the tails are not made yet
+        if _MILLIS:
+            raise
+        _MILLIS.extend(map(".{:03d}Z".format, range(1000)))
+        return iso_millis(millis)
 
 
 def table_name(change: Mapping[str, Any]) -> str | None:
