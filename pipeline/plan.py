@@ -28,10 +28,10 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from operator import itemgetter
 from typing import Any
 
+from .attributes import plain_image
 from .budget import Budget
 from .columns import Column, attribute_of
 from .config import Config
-from .attributes import plain_image
 from .decode import strict_b64decode
 from .encode import encode, line_encoder
 from .fields import FIELDS
