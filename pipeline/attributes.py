@@ -42,17 +42,6 @@ def _strings(kind: str, items: Any) -> list[str]:
     return items
 
 
-def _plain_json_number(text: str) -> bool:
-    """Whether *text* is digits with at most one inner point and no leading zero: JSON as it is, the usual N."""
-    return (
-        text.isascii()
-        and text.replace(".", "", 1).isdigit()
-        and text[0] != "."
-        and text[-1] != "."
-        and (text[0] != "0" or len(text) == 1 or text[1] == ".")
-    )
-
-
 def json_number(text: Any) -> str:
     """The JSON number for a DynamoDB ``N`` string, every digit kept.
 
@@ -63,7 +52,13 @@ def json_number(text: Any) -> str:
     """
     if type(text) is not str:
         raise RecordError("N value is not a string")
-    if _plain_json_number(text):
+    if (  # digits with at most one inner point and no leading zero: JSON as it is, the usual N
+        text.isascii()
+        and text.replace(".", "", 1).isdigit()
+        and text[0] != "."
+        and text[-1] != "."
+        and (text[0] != "0" or len(text) == 1 or text[1] == ".")
+    ):
         return text
     if _JSON_NUMBER(text):
         return text
@@ -191,7 +186,7 @@ def _plain_into(out: dict[str, Any], image: Mapping[str, Any], raw: Any, none: b
                 out[name] = v
                 continue
             v = value.get("N")
-            if type(v) is str:  # _plain_json_number, inlined
+            if type(v) is str:  # json_number's first test, inlined
                 if (
                     v.isascii()
                     and v.replace(".", "", 1).isdigit()
@@ -213,6 +208,18 @@ def _plain_into(out: dict[str, Any], image: Mapping[str, Any], raw: Any, none: b
             v = value.get("M")
             if type(v) is dict:
                 out[name] = _plain_into({} if inside else v, v, raw, False)
+                continue
+            v = value.get("SS")
+            if type(v) is list and {*map(type, v)} <= _STR:
+                out[name] = v
+                continue
+            v = value.get("L")
+            if type(v) is list:
+                out[name] = [to_plain(x, raw) for x in v]
+                continue
+            v = value.get("NS")
+            if type(v) is list and {*map(type, v)} <= _STR:
+                out[name] = [raw(json_number(n)) for n in v]
                 continue
         elif value is None and none:
             out[name] = None
