@@ -13,11 +13,31 @@ from pathlib import Path
 
 from .variants import CSV4_COLUMNS, CSV_COLUMNS
 
-__all__ = ["ColdStart", "EventInfo", "Memory", "Results", "Split", "Timing", "machine", "render"]
+__all__ = [
+    "COLD_STARTS",
+    "IN_RUNTIME",
+    "ColdStart",
+    "EventInfo",
+    "Memory",
+    "Results",
+    "Split",
+    "Timing",
+    "machine",
+    "render",
+]
 
 SIZES = ("1 MB", "3 MB", "6 MB")
 SOURCES = ("kinesis", "direct")
 DEPLOYMENTS = ("default", "stdlib")  # cold start of the default install (msgspec) and of the stdlib fallback
+#: The default install imported after the modules the Lambda runtime has imported itself before it imports the
+#: handler (benchmarks/test_cold_start.py's RUNTIME_MODULES): what the handler adds to a Lambda cold start.
+IN_RUNTIME = "in-runtime"
+COLD_STARTS = (*DEPLOYMENTS, IN_RUNTIME)  # measured by turns, in fresh interpreters
+_COLD_LABELS = {
+    "default": "default install, bare `python -S`",
+    "stdlib": "stdlib fallback, bare `python -S`",
+    IN_RUNTIME: "default install, in the Lambda runtime (its own modules preloaded)",
+}
 BUDGETS = ("fits", "over")  # over the boundary: the full budget, then one the output does not fit in
 #: Issue 10's targets on the 6 MB events: variant -> (what, at most this many times the floor).
 TARGETS = {
@@ -111,7 +131,7 @@ class Results:
             f"{budget} {source}" for source in SOURCES for budget in BUDGETS if (source, budget) not in self.splits
         ]
         gaps += [f"memory {source}" for source in SOURCES if not any(s == source for s, _ in self.memory)]
-        return gaps + [f"cold start {d}" for d in DEPLOYMENTS if d not in self.cold_start]
+        return gaps + [f"cold start {kind}" for kind in COLD_STARTS if kind not in self.cold_start]
 
     def floor_best(self, size: str, source: str) -> float:
         """The best time of the floor on this event, over every floor run next to a round."""
@@ -167,11 +187,18 @@ def _targets(r: Results) -> list[str]:
         f"| peak traced memory, csv, 6 MB, default install: at most {TARGET_MEMORY}x the event's JSON "
         f"| {' / '.join(_x(m.peak / m.json_bytes) for m in memory)} | {_met(worst <= TARGET_MEMORY)} |"
     )
-    cold = r.cold_start["default"]
+    # Judged in the runtime: Lambda imports the handler from its runtime's bootstrap, after that runtime has
+    # imported these modules for itself, so the in-runtime time is what the handler adds to a cold start.
+    judged, bare = r.cold_start[IN_RUNTIME], r.cold_start["default"]
+    loaded = judged.boto3_loaded or bare.boto3_loaded
+    verdict = _met(judged.median_ms <= TARGET_IMPORT_MS and not loaded)
+    if judged.median_ms > TARGET_IMPORT_MS:
+        verdict += f" by {judged.median_ms - TARGET_IMPORT_MS:.1f} ms"
     lines.append(
-        f"| cold import of `handler`, default install: at most {TARGET_IMPORT_MS:.0f} ms median, boto3 not loaded "
-        f"| {cold.median_ms:.1f} ms, boto3 {'loaded' if cold.boto3_loaded else 'not loaded'} "
-        f"| {_met(cold.median_ms <= TARGET_IMPORT_MS and not cold.boto3_loaded)} |"
+        f"| cold import of `handler`, default install: at most {TARGET_IMPORT_MS:.0f} ms median, boto3 not loaded; "
+        "judged in the Lambda runtime (its own modules preloaded: what Lambda adds for the handler) "
+        f"| in the runtime {judged.median_ms:.1f} ms; bare `python -S` {bare.median_ms:.1f} ms; "
+        f"boto3 {'loaded' if loaded else 'not loaded'} | {verdict} |"
     )
     peers = [
         f"{label}: {' / '.join(_x(r.ratio(*event, name)) for event in big)}"
@@ -240,10 +267,10 @@ def _memory_and_cold_start(r: Results) -> list[str]:
                 f"| peak traced memory, csv, {parser}, 6 MB {source} "
                 f"| {m.peak / 1e6:.2f} MB = {_x(m.peak / m.json_bytes)} the event's JSON |"
             )
-    for deployment in DEPLOYMENTS:
-        cold = r.cold_start[deployment]
+    for kind in COLD_STARTS:
+        cold = r.cold_start[kind]
         lines.append(
-            f"| cold import of `handler`, {deployment}: median of {len(cold.runs)} "
+            f"| cold import of `handler`, {_COLD_LABELS[kind]}: median of {len(cold.runs)} "
             f"| {cold.median_ms:.1f} ms (min {min(cold.runs) * 1000:.1f}, max {max(cold.runs) * 1000:.1f}); "
             f"loaded: {', '.join(cold.loaded) or 'none of boto3, botocore, msgspec, toolz'} |"
         )
@@ -299,10 +326,14 @@ def render(results: Results, *, host: str, when: datetime | None = None) -> str:
             "## Memory and cold start",
             "",
             "Peak traced allocation (tracemalloc) during one invocation, the event loaded before tracing starts.",
-            "Cold start: `import handler` (`PIPELINE_COLUMNS=id`) timed inside a fresh `python -S` (no site:",
-            "everything `handler` needs is charged to it, although the Lambda runtime loads some of it, such as",
-            "json, first), bytecode cached; `default` is the zip `make package` builds (with msgspec), `stdlib`",
-            "the same with msgspec unimportable.",
+            "Cold start: `import handler` (`PIPELINE_COLUMNS=id`) timed inside a fresh `python -S`, bytecode",
+            "cached; the default install is the zip `make package` builds (with msgspec), the stdlib fallback the",
+            "same with msgspec unimportable. Bare: nothing imported before (no site either), so everything",
+            "`handler` needs is charged to it. In the Lambda runtime: the default install imported after the",
+            "modules the runtime's own bootstrap (awslambdaric) has imported before it imports a handler",
+            "(importlib, json, logging, os, sys, time, traceback, datetime, enum, decimal, math,",
+            "concurrent.futures); Lambda does not charge those to the handler, so this is what the handler adds",
+            "to a cold start, and what the target is judged on.",
             "",
             *_memory_and_cold_start(results),
             "",

@@ -39,6 +39,17 @@ def _strings(kind: str, items: Any) -> list[str]:
     return items
 
 
+def _plain_json_number(text: str) -> bool:
+    """Whether *text* is digits with at most one inner point and no leading zero: JSON as it is, the usual N."""
+    return (
+        text.isascii()
+        and text.replace(".", "", 1).isdigit()
+        and text[0] != "."
+        and text[-1] != "."
+        and (text[0] != "0" or len(text) == 1 or text[1] == ".")
+    )
+
+
 def json_number(text: Any) -> str:
     """The JSON number for a DynamoDB ``N`` string, every digit kept.
 
@@ -49,7 +60,7 @@ def json_number(text: Any) -> str:
     """
     if type(text) is not str:
         raise RecordError("N value is not a string")
-    if text.isascii() and text.isdigit() and (text[0] != "0" or len(text) == 1):  # a plain integer, the usual N
+    if _plain_json_number(text):
         return text
     if _JSON_NUMBER(text):
         return text
@@ -149,6 +160,8 @@ def plain_map(image: Mapping[str, Any], raw: Any) -> dict[str, Any]:
     return {
         name: text
         if type(value) is dict and len(value) == 1 and type(text := value.get("S")) is str
+        else raw(text)
+        if type(value) is dict and len(value) == 1 and type(text := value.get("N")) is str and _plain_json_number(text)
         else None
         if value is None
         else to_plain(value, raw)

@@ -9,8 +9,9 @@ change record (see :mod:`pipeline.fields`). ``alias=spec`` names the column; the
 from __future__ import annotations
 
 import re
+from collections import namedtuple
 from collections.abc import Callable, Iterable, Mapping
-from typing import Any, NamedTuple
+from typing import Any
 
 from .fields import FIELDS
 from .records import Record
@@ -19,16 +20,21 @@ __all__ = ["Column", "attribute_of", "parse_column", "parse_columns", "split_spe
 
 Typed = Mapping[str, Any]
 Getter = Callable[[Mapping[str, Any], Mapping[str, Any], Record], Any]
-_TOKEN = re.compile(r'"((?:[^"]|"")*)"|\[(\d+)\]|(\.)|([^.\[\]"]+)|(.)', re.DOTALL)
+# A path's tokens: a quoted name, an index, a dot, a bare name, or anything else (an error). Compiled on first
+# use (``re`` caches it), not at import: a spec that is one bare name, the common case, never needs it.
+_TOKEN = r'"((?:[^"]|"")*)"|\[(\d+)\]|(\.)|([^.\[\]"]+)|(.)'
+_NOT_BARE = frozenset('.[]"')
 
 
-class Column(NamedTuple):
+# a namedtuple subclass, not a typing.NamedTuple: see pipeline.records
+class Column(namedtuple("Column", "name spec get attribute", defaults=[None])):
     """A named output column and how to get its typed value from ``(change, image, record)``."""
 
+    __slots__ = ()
     name: str
     spec: str
     get: Getter
-    attribute: str | None = None  #: set when the spec is one attribute of the image: ``get`` is ``image.get`` of it
+    attribute: str | None  #: None, or set when the spec is one attribute of the image: ``get`` is ``image.get`` of it
 
     def __repr__(self) -> str:
         return f"Column({self.name!r}, {self.spec!r})"
@@ -54,9 +60,11 @@ def split_specs(text: str, sep: str = ",") -> list[str]:
 
 
 def _path(spec: str) -> tuple[str | int, ...]:
+    if spec and _NOT_BARE.isdisjoint(spec):  # one bare name: what the tokens would give, without them
+        return (spec,)
     steps: list[str | int] = []
     expect_name = True
-    for quoted, index, dot, name, other in _TOKEN.findall(spec):
+    for quoted, index, dot, name, other in re.findall(_TOKEN, spec, re.DOTALL):
         if other:
             raise ValueError(f"unexpected {other!r} in column {spec!r}")
         if dot:

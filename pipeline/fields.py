@@ -65,6 +65,8 @@ def epoch_millis(value: Any, name: str = "timestamp") -> int:
     >>> epoch_millis(1731924555370123)
     1731924555370
     """
+    if type(value) is int and _MS_FROM <= value < _US_FROM:  # milliseconds, as DynamoDB's Kinesis records have
+        return value
     if type(value) is bool or not isinstance(value, (int, float)):  # a tuple: cheaper to check than int | float
         raise RecordError(f"{name} is not a number")
     if not isfinite(value):
@@ -137,7 +139,9 @@ def change_version(change: Mapping[str, Any]) -> str:
     return digits.zfill(TIME_VERSION_WIDTH)
 
 
-_MILLIS = tuple(map(".{:03d}Z".format, range(1000)))  # iso_millis' tail, made once instead of per value
+#: iso_millis' tails, ".000Z" to ".999Z", made once instead of per value: on the first call, not at import (where
+#: they would cost the cold start of every configuration, @-times or not)
+_MILLIS: list[str] = []
 
 
 @lru_cache(maxsize=4096)
@@ -156,6 +160,11 @@ def iso_millis(millis: int) -> str:
         return _iso_seconds(seconds) + _MILLIS[ms]
     except OverflowError:
         raise RecordError("timestamp is out of range") from None
+    except IndexError:  # the first call: the tails are not made yet
+        if _MILLIS:
+            raise
+        _MILLIS.extend(map(".{:03d}Z".format, range(1000)))
+        return iso_millis(millis)
 
 
 def table_name(change: Mapping[str, Any]) -> str | None:
@@ -202,6 +211,11 @@ def _iso(millis: Callable[[Mapping[str, Any], Record], int | None]) -> FieldGett
     return get
 
 
+def _creation_iso(change: Mapping[str, Any], _rec: Record) -> Typed | None:  # _iso(_creation_millis), one call
+    value = change["dynamodb"].get("ApproximateCreationDateTime")
+    return None if value is None else {"S": iso_millis(epoch_millis(value, "ApproximateCreationDateTime"))}
+
+
 def _size_bytes(change: Mapping[str, Any], _rec: Record) -> Typed | None:
     value = change["dynamodb"].get("SizeBytes")
     if value is None:
@@ -242,7 +256,7 @@ FIELDS: dict[str, FieldGetter] = {
     "eventID": lambda change, _rec: _text(change.get("eventID")),
     "tableName": lambda change, _rec: _text(table_name(change)),
     "awsRegion": lambda change, _rec: _text(change.get("awsRegion")),
-    "approximateCreationDateTime": _iso(_creation_millis),
+    "approximateCreationDateTime": _creation_iso,
     "sizeBytes": _size_bytes,
     "isTtlDelete": _is_ttl_delete,
     "recordId": lambda _change, rec: {"S": rec.id},

@@ -34,7 +34,7 @@ from .records import OK, Record, RecordError, Stage, map_records
 from .values import is_utf8, label
 
 __all__ = [
-    "DECIMAL_TYPE",
+    "DECIMAL_TYPE",  # noqa: F822 - made on first use by __getattr__ (off the cold start)
     "ICEBERG_MODES",
     "column_name",
     "column_types",
@@ -50,10 +50,11 @@ __all__ = [
 ICEBERG_MODES = ("append", "upsert")
 PRIMITIVE_TYPES = ("string", "boolean", "int", "bigint", "float", "double", "timestamp", "binary")
 TABLE_PLACEHOLDER = "{tableName}"
-DECIMAL_TYPE = re.compile(r"decimal\((\d+), ?(\d+)\)")
-_NESTED = re.compile(r"(array|map|struct)<.+>")
+# Patterns compiled on first use (``re`` caches them), not at import: only the iceberg format needs them, and
+# every handler imports this module. ``DECIMAL_TYPE``, the compiled decimal pattern, is made on request.
+_DECIMAL = r"decimal\((\d+), ?(\d+)\)"
+_NESTED = r"(array|map|struct)<.+>"
 _NAME = r"[a-z0-9_]+"
-_INTEGER = re.compile(r"-?[0-9]+")
 _INT_RANGE = {"int": 2**31, "bigint": 2**63}
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MS_FROM, _US_FROM = 100_000_000_000, 100_000_000_000_000  # as pipeline.fields.epoch_millis: s, ms or µs
@@ -118,14 +119,14 @@ def check_type(kind: str) -> str:
 double, timestamp, binary, decimal(p,s), array<...>, map<...>, struct<...>)
     """
     kind = kind.strip().lower()
-    decimal = DECIMAL_TYPE.fullmatch(kind)
+    decimal = re.fullmatch(_DECIMAL, kind)
     if decimal:
         precision, scale = int(decimal[1]), int(decimal[2])
         if not 1 <= precision <= 38 or scale > precision:
             raise ValueError(f"{kind!r}: Iceberg decimals have a precision of 1 to 38 and a scale of at most that")
         return kind
-    if kind in PRIMITIVE_TYPES or _NESTED.fullmatch(kind):
-        if _NESTED.fullmatch(kind):
+    if kind in PRIMITIVE_TYPES or re.fullmatch(_NESTED, kind):
+        if re.fullmatch(_NESTED, kind):
             split_top(kind)  # balanced brackets
         return kind
     known = ", ".join(PRIMITIVE_TYPES)
@@ -299,12 +300,13 @@ def _decimals() -> Callable[[Typed], Any]:
 
 def _as_number(kind: str) -> Convert:
     limit = _INT_RANGE.get(kind)
+    integer = re.compile(r"-?[0-9]+").fullmatch  # compiled with the column, not at import
 
     def convert(value: Typed) -> str:
         if _kind(value) != "N":
             raise RecordError(f"a {kind} column takes N attributes, not {_kind(value)}")
         text = json_number(value["N"])
-        if limit is not None and (not _INTEGER.fullmatch(text) or not -limit <= int(text) < limit):
+        if limit is not None and (not integer(text) or not -limit <= int(text) < limit):
             raise RecordError(f"the number does not fit a {kind} column")
         return text
 
@@ -358,7 +360,7 @@ def _as_nested(value: Typed) -> str:
 
 
 def _converter(kind: str) -> Convert:
-    decimal = DECIMAL_TYPE.fullmatch(kind)
+    decimal = re.fullmatch(_DECIMAL, kind)
     if decimal:
         convert = _as_decimal(int(decimal[1]), int(decimal[2]))
     elif kind in ("int", "bigint", "float", "double"):
@@ -438,3 +440,15 @@ def iceberg_lines(types: Sequence[tuple[str, str]]) -> Callable[[tuple[Mapping[s
             raise culprit(rows[0], exc) from None
 
     return lines
+
+
+def __getattr__(name: str) -> Any:
+    """``DECIMAL_TYPE``: the compiled pattern of a decimal type, ``decimal(p,s)``, made when first asked for.
+
+    >>> DECIMAL_TYPE = __getattr__("DECIMAL_TYPE")
+    >>> DECIMAL_TYPE.fullmatch("decimal(38, 2)").groups()
+    ('38', '2')
+    """
+    if name == "DECIMAL_TYPE":
+        return re.compile(_DECIMAL)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

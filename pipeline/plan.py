@@ -25,15 +25,17 @@ from __future__ import annotations
 
 from binascii import b2a_base64
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from operator import itemgetter
 from typing import Any
 
 from .budget import Budget
 from .columns import Column, attribute_of
 from .config import Config
-from .decode import b64decode
+from .decode import strict_b64decode
 from .encode import encode, line_encoder
-from .parse import EVENT_NAMES, MSGSPEC_LOADED, image_struct, json_body, payload_type, reads_for
-from .project import ColumnPresence
+from .fields import FIELDS
+from .parse import EVENT_NAMES, MSGSPEC_LOADED, image_struct, json_body, payload_type, reads_for, stdlib_changes
+from .project import ColumnPresence, pick_image
 from .records import DROPPED, OK, Drop, Record, Stage, Step
 from .response import Response
 
@@ -54,10 +56,9 @@ def fast_rows(
 ) -> FastRow | None:
     """The fast row for *config*, or None if the plan does not cover it (partition keys, Iceberg).
 
-    *steps* are the per-record steps of ``stages(config, parser=parser, presence=presence)``, in order, for
-    the cases the plan runs them directly.
+    *steps* are the per-record steps of ``stages(config, parser=parser, presence=presence)``, in order: with
+    the whole image (jsonl without columns) the fast row calls them directly.
 
-    >>> from pipeline.app import stages
     >>> config = Config.from_env({"PIPELINE_COLUMNS": "id, city"})
     >>> row = fast_rows(config, [], parser="msgspec")
     >>> row({"recordId": "1", "data": "eyJldmVudE5hbWUiOiJJTlNFUlQiLCJkeW5hbW9kYiI6eyJLZXlzIjp7fX19"})  # no image
@@ -65,11 +66,19 @@ def fast_rows(
     """
     if config.partition_keys or config.format == "iceberg":
         return None
-    if parser == "msgspec" and config.columns is not None:
-        return _struct_row(config, presence)
-    if any(kind not in {"value", "record"} for _, _, kind in steps):
-        return None
-    return _steps_row(tuple(steps), presence)
+    if config.columns is None:
+        if any(kind not in {"value", "record"} for _, _, kind in steps):
+            return None
+        return _steps_row(tuple(steps), presence)
+    heads: list[str] = []  # the attributes the columns read, in the order they first appear
+    for c in config.columns:
+        head = _head(c)
+        if head is not None and head not in heads:
+            heads.append(head)
+    wanted = None if config.events == EVENT_NAMES else config.events
+    reader = _struct_reader if parser == "msgspec" else _dict_reader
+    change_of, values_of = reader(config, heads, wanted)
+    return _columns_row(config, presence, heads, change_of, values_of)
 
 
 def _steps_row(steps: tuple[Step, ...], presence: ColumnPresence | None) -> FastRow:
@@ -101,37 +110,35 @@ def _steps_row(steps: tuple[Step, ...], presence: ColumnPresence | None) -> Fast
     return row
 
 
-def _struct_row(config: Config, presence: ColumnPresence | None) -> FastRow:
-    """msgspec decodes each payload into structs holding the columns' attributes in column order."""
-    columns = config.columns
-    assert columns is not None
-    heads: list[str] = []  # the attributes the columns read, in the order they first appear
-    for c in columns:
-        head = _head(c)
-        if head is not None and head not in heads:
-            heads.append(head)
+Reader = tuple[Callable[[Mapping[str, Any]], Any], Callable[[Any], tuple[Any, ...]]]
+
+
+def _struct_reader(config: Config, heads: list[str], wanted: frozenset[str] | None) -> Reader:
+    """msgspec decodes each payload into structs that hold only the *heads* attributes, in that order.
+
+    Gives ``(change_of, values_of)``: a Firehose record -> its one change (a struct), a Drop if its event type is
+    not wanted, or None for the general way; a change -> the heads' values in its chosen image.
+    """
+    assert config.columns is not None
     image_type = image_struct(heads)
-    decode = msgspec.json.Decoder(payload_type(reads_for(columns, (), config.image), image_type)).decode
-    astuple, unset, empty = msgspec.structs.astuple, msgspec.UNSET, image_type()
-    plain = [c.attribute for c in columns] == heads  # each column one attribute, each attribute once, in order
-    cells_of = _cells_of(columns, heads, astuple) if not plain else None
-    wanted = None if config.events == EVENT_NAMES else config.events
+    decode = msgspec.json.Decoder(payload_type(reads_for(config.columns, (), config.image), image_type)).decode
+    astuple, unset, empty, convert = msgspec.structs.astuple, msgspec.UNSET, image_type(), msgspec.convert
     choice = config.image
-    names = tuple(c.name for c in columns)
-    line = line_encoder(config.format, config.null)
-    if line is None:  # jsonl: the encode stage's own function, on the row as a dict
-        lines = encode(config.format, null=config.null).steps[0].fn  # type: ignore[attr-defined]
 
-        def line(cells: Iterable[Any]) -> bytes:
-            return lines((dict(zip(names, cells, strict=True)),))
-
-    def row(rec: Mapping[str, Any]) -> Any:
-        change = decode(json_body(b64decode(rec["data"])))
-        ddb = change.dynamodb
-        if ddb is unset or change.eventName is unset:  # {"Records": [...]}, or not a change: the general way
+    def change_of(rec: Mapping[str, Any]) -> Any:
+        data = rec["data"]
+        if type(data) is not str:
+            return None
+        payload = convert(data, bytes)  # b64decode's fast path: what it refuses goes the general way
+        change = decode(payload if payload.isascii() else json_body(payload))  # a BOM is not ASCII
+        if change.dynamodb is unset or change.eventName is unset:  # {"Records": [...]}: the general way
             return None
         if wanted is not None and change.eventName not in wanted:
             return _NOT_SELECTED
+        return change
+
+    def values_of(change: Any) -> tuple[Any, ...]:
+        ddb = change.dynamodb
         if choice == "auto":
             image = ddb.NewImage
             if image is unset:
@@ -144,7 +151,62 @@ def _struct_row(config: Config, presence: ColumnPresence | None) -> FastRow:
             image = ddb.NewImage if choice == "new" else ddb.OldImage
             if image is unset:
                 image = empty
-        cells = astuple(image) if cells_of is None else cells_of(change, image, rec)
+        return astuple(image)
+
+    return change_of, values_of
+
+
+def _dict_reader(config: Config, heads: list[str], wanted: frozenset[str] | None) -> Reader:
+    """The standard library parses each payload whole (:func:`pipeline.parse.stdlib_changes`); see _struct_reader."""
+    choose = pick_image(config.image)
+    many = len(heads) > 1
+    get = itemgetter(*heads) if many else None
+
+    def change_of(rec: Mapping[str, Any]) -> Any:
+        changes = stdlib_changes(strict_b64decode(rec["data"]))
+        if type(changes) is not tuple or len(changes) != 1:
+            return None
+        change = changes[0]
+        if wanted is not None and change["eventName"] not in wanted:
+            return _NOT_SELECTED
+        return change
+
+    def values_of(change: Any) -> tuple[Any, ...]:
+        image = choose(change)
+        if many and image.keys() >= heads_set:  # every attribute there: one C call
+            return get(image)  # type: ignore[misc]
+        return tuple(map(image.get, heads))
+
+    heads_set = frozenset(heads)
+    return change_of, values_of
+
+
+def _columns_row(
+    config: Config,
+    presence: ColumnPresence | None,
+    heads: list[str],
+    change_of: Callable[[Mapping[str, Any]], Any],
+    values_of: Callable[[Any], tuple[Any, ...]],
+) -> FastRow:
+    """The fast row for named columns: read the change, take the heads' values, make the cells, write the line."""
+    columns = config.columns
+    assert columns is not None
+    plain = [c.attribute for c in columns] == heads  # each column one attribute, each attribute once, in order
+    cells_of = None if plain else _cells_of(columns, heads)
+    names = tuple(c.name for c in columns)
+    line = line_encoder(config.format, config.null)
+    if line is None:  # jsonl: the encode stage's own function, on the row as a dict
+        lines = encode(config.format, null=config.null).steps[0].fn  # type: ignore[attr-defined]
+
+        def line(cells: Iterable[Any]) -> bytes:
+            return lines((dict(zip(names, cells, strict=True)),))
+
+    def row(rec: Mapping[str, Any]) -> Any:
+        change = change_of(rec)
+        if change is None or type(change) is Drop:
+            return change
+        values = values_of(change)
+        cells = values if cells_of is None else cells_of(change, values, rec)
         out = line(cells)
         if presence is not None and presence.unseen:  # as note_presence does, for the first rows
             presence.see((dict(zip(names, cells, strict=True)),))
@@ -158,32 +220,40 @@ def _head(column: Column) -> str | None:
     return column.attribute if column.attribute is not None else attribute_of(column.spec)
 
 
-def _cells_of(columns: Sequence[Column], heads: list[str], astuple: Any) -> Callable[..., list[Any]]:
-    """The function giving a row's cells from ``(change, image struct, Firehose record)``, column by column."""
-    getters: list[tuple[int, Any]] = []
-    for c in columns:
-        head = _head(c)
-        if head is None:  # an @-field: its getter reads the change (a Mapped struct) and the record
-            getters.append((-1, _field_getter(c.get)))
-        elif c.attribute is not None:
-            getters.append((heads.index(head), None))
-        else:  # a path in an attribute: the column's own getter, on that attribute alone
-            getters.append((heads.index(head), _path_getter(c.get, head, heads.index(head))))
+def _cells_of(columns: Sequence[Column], heads: list[str]) -> Callable[..., tuple[Any, ...]]:
+    """The function giving a row's cells from ``(change, the heads' values, Firehose record)``.
 
-    def cells(change: Any, image: Any, rec: Mapping[str, Any]) -> list[Any]:
-        values = astuple(image)
-        envelope = _new(Record, (rec["recordId"], rec, None, OK, None, None, None))
-        return [values[i] if get is None else get(values, change, envelope) for i, get in getters]
+    The ``@``-fields' values and then the paths' are computed after the heads' values, and one ``itemgetter``
+    puts everything in column order.
+    """
+    fields = [FIELDS[c.spec[1:]] for c in columns if _head(c) is None]  # read the change and the record
+    paths = [(c.get, _head(c), heads.index(_head(c))) for c in columns if c.attribute is None and _head(c)]
+    order, next_field, next_path = [], len(heads), len(heads) + len(fields)
+    for c in columns:
+        if c.attribute is not None:
+            order.append(heads.index(c.attribute))
+        elif _head(c) is None:
+            order.append(next_field)
+            next_field += 1
+        else:
+            order.append(next_path)
+            next_path += 1
+    pick = itemgetter(*order) if len(order) > 1 else lambda values: (values[order[0]],)
+    needs_record = any(c.spec in _RECORD_FIELDS for c in columns)
+
+    def cells(change: Any, values: tuple[Any, ...], rec: Mapping[str, Any]) -> tuple[Any, ...]:
+        envelope = _new(Record, (rec["recordId"], rec, None, OK, None, None, None)) if needs_record else None
+        found = [field(change, envelope) for field in fields]
+        if paths:  # a path's getter, on its attribute alone
+            found += [get(change, {head: values[i]}, envelope) for get, head, i in paths]
+        return pick(values + tuple(found))
 
     return cells
 
 
-def _field_getter(get: Any) -> Callable[..., Any]:
-    return lambda _values, change, envelope: get(change, None, envelope)
-
-
-def _path_getter(get: Any, head: str, index: int) -> Callable[..., Any]:
-    return lambda values, change, envelope: get(change, {head: values[index]}, envelope)
+#: The @-fields that read the Firehose record (its id or source), not only the change: for the others no
+#: envelope is made. (Were one missing here, its getter would fail on None and the record go the general way.)
+_RECORD_FIELDS = frozenset({"@recordId", "@partitionKey", "@sequenceNumber", "@arrivalTimestamp"})
 
 
 def answer(
@@ -194,17 +264,22 @@ def answer(
     budget: Budget,
     send: Callable[[Record], Record],
     response: Response,
-) -> None:
+) -> int:
     """Answer every record of *batch* into *response*: the fast row's line when it fits, else the general way.
 
     *transform* is the stages' chain (for a record the fast row leaves), *send* re-ingests or fails a record
-    the budget turned away (:func:`pipeline.reingest.to_target`, :func:`pipeline.reingest.fail_one`).
+    the budget turned away (:func:`pipeline.reingest.to_target`, :func:`pipeline.reingest.fail_one`). Gives
+    the bytes the records' ``data`` decodes to (from the texts' lengths and padding; exact for base64).
     """
     entries = response.entries
     append, take, admit, add = entries.append, budget.take, budget.admit, response.add
-    ok = data_bytes = data_chars = 0
+    ok = data_bytes = data_chars = chars_in = padding_in = 0
     try:
         for rec in batch:
+            data = rec.get("data")  # counted here, while the record is at hand, for the summary's bytesIn
+            if type(data) is str:
+                chars_in += len(data)
+                padding_in += data.endswith("=") + data.endswith("==")
             try:
                 value = row(rec)
             except Exception:  # the stages give the answer and its reason
@@ -225,6 +300,7 @@ def answer(
             add(send(admit(found)))
     finally:  # counted however the loop ends, so that a failed invocation's summary is right
         response.add_ok_counts(ok, data_bytes, data_chars)
+    return chars_in * 3 // 4 - padding_in
 
 
 def _one(records: Iterator[Record]) -> Record:

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import binascii
 import json
+from collections import namedtuple
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from itertools import count
-from typing import Any, NamedTuple, TypeAlias
+from typing import Any, TypeAlias
 
 __all__ = [
     "DROPPED",
@@ -44,13 +45,21 @@ class RecordError(ValueError):
     """A record cannot be transformed; the message is the reason logged (ids and causes, never contents)."""
 
 
-class Drop(NamedTuple):
+# The package's small value types (Drop, Record, Step, Column, Config, Limits ...) subclass
+# ``collections.namedtuple``, not ``typing.NamedTuple``: the same tuples, fields, defaults and methods, but
+# typing checks each field's annotation as it makes the class (a ``compile()`` per field), about 1 ms of every
+# cold start over these few types. A class's fields and defaults are its namedtuple's; its annotations, in the
+# same order, are for the reader (no values there: a class attribute would hide the field).
+
+
+class Drop(namedtuple("Drop", ["reason"], defaults=["filtered out"])):
     """Returned by a stage function to mark its record ``Dropped`` (it stays in the response, without data)."""
 
-    reason: str = "filtered out"
+    __slots__ = ()
+    reason: str
 
 
-class Record(NamedTuple):
+class Record(namedtuple("Record", "id source value result reason partition_keys otf", defaults=[OK, None, None, None])):
     """One Firehose record on its way through the pipeline.
 
     ``source`` is the Firehose record exactly as it arrived (never modified): it keeps the original bytes
@@ -65,13 +74,14 @@ class Record(NamedTuple):
            partition_keys=None)
     """
 
+    __slots__ = ()
     id: str
     source: Mapping[str, Any]
     value: Any
-    result: str = OK
-    reason: str | None = None
-    partition_keys: Mapping[str, str] | None = None
-    otf: Mapping[str, str] | None = None  # Firehose's metadata.otfMetadata, for the Iceberg destination
+    result: str  # OK
+    reason: str | None  # None
+    partition_keys: Mapping[str, str] | None  # None
+    otf: Mapping[str, str] | None  # None: Firehose's metadata.otfMetadata, for the Iceberg destination
 
     def __repr__(self) -> str:
         source = "{...}" if self.source else "{}"
@@ -99,7 +109,7 @@ class Record(NamedTuple):
         return _new(Record, (self.id, self.source, None, FAILED, reason, None, None))
 
 
-_new = tuple.__new__  # builds a Record without NamedTuple's Python-level __new__: this is the hot path
+_new = tuple.__new__  # builds a Record without namedtuple's Python-level __new__: this is the hot path
 Stage: TypeAlias = Callable[[Iterable[Any]], Iterator[Record]]
 _synthetic_ids = count(1)
 
@@ -164,7 +174,7 @@ def map_records(fn: Callable[[Record], Record], stage: str) -> Stage:
     return run
 
 
-class Step(NamedTuple):
+class Step(namedtuple("Step", "name fn kind", defaults=["value"])):
     """One built-in stage's work on one record, which :func:`fused` runs in a loop shared with other stages.
 
     ``kind`` says how ``fn`` is called: ``"value"``: ``fn(value)``; ``"record"``: ``fn(value, record)``, the
@@ -173,9 +183,10 @@ class Step(NamedTuple):
     the record with ``name`` in front of the reason.
     """
 
+    __slots__ = ()
     name: str
     fn: Callable[..., Any]
-    kind: str = "value"
+    kind: str  # "value"
 
 
 def fused(steps: Sequence[Step]) -> Stage:

@@ -20,9 +20,9 @@ from __future__ import annotations
 
 import re
 import time
-from collections import Counter
+from collections import Counter, namedtuple
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from typing import Any, NamedTuple
+from typing import Any
 
 from .records import DROPPED, OVER_BUDGET, Record, Stage, as_record
 from .values import is_utf8
@@ -45,7 +45,8 @@ __all__ = [
 ]
 
 KiB, MiB = 1024, 1024 * 1024
-_ARN = re.compile(r"arn:[\w-]+:(kinesis|firehose):([\w-]+):(\d{12}):(stream|deliverystream)/([\w.-]+)")
+# compiled on first use (``re`` caches it), not at import: the cold start of a handler that never re-ingests
+_ARN = r"arn:[\w-]+:(kinesis|firehose):([\w-]+):(\d{12}):(stream|deliverystream)/([\w.-]+)"
 _RETRYABLE = frozenset(
     {
         "ProvisionedThroughputExceededException",
@@ -64,9 +65,11 @@ _RETRYABLE = frozenset(
 )
 
 
-class Limits(NamedTuple):
+# a namedtuple subclass, not a typing.NamedTuple: see pipeline.records
+class Limits(namedtuple("Limits", "service records call_bytes record_bytes key_counts")):
     """A service's limits for one batch call."""
 
+    __slots__ = ()
     service: str
     records: int
     call_bytes: int
@@ -97,9 +100,11 @@ class ReingestStats:
         return f"ReingestStats({counts})"
 
 
-class CallLimits(NamedTuple):
+# a namedtuple subclass, not a typing.NamedTuple: see pipeline.records
+class CallLimits(namedtuple("CallLimits", "attempts connect read")):
     """What one call may take: botocore's attempts and each attempt's connect and read timeouts (seconds)."""
 
+    __slots__ = ()
     attempts: int
     connect: float
     read: float
@@ -346,7 +351,7 @@ def to_source(event: Mapping[str, Any], context: Any = None, **options: Any) -> 
         else ("deliveryStreamArn", FIREHOSE, "deliverystream")
     )
     arn = event.get(key)
-    match = _ARN.fullmatch(arn) if type(arn) is str else None
+    match = re.fullmatch(_ARN, arn) if type(arn) is str else None
     if not match or match[1] != limits.service or match[4] != kind:
         what = "Kinesis stream" if limits is KINESIS else "Firehose delivery stream"
         problem = f"the event's {key} is not a {what} ARN" if arn else f"the event has no {key}"

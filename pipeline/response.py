@@ -5,11 +5,10 @@ from __future__ import annotations
 from binascii import b2a_base64
 from collections import Counter
 from collections.abc import Iterable
-from json.encoder import encode_basestring_ascii
 from operator import itemgetter
 from typing import Any
 
-from .budget import ENTRY_OVERHEAD, metadata, metadata_size, response_size
+from .budget import ENTRY_OVERHEAD, metadata, metadata_size, quoted_size, response_size
 from .records import FAILED, OK, Record, as_record
 
 __all__ = ["Response", "Summary", "metadata", "respond"]
@@ -105,14 +104,9 @@ class Response:
 def _size(entries: list[dict[str, Any]], encoded: int, results: Counter[str]) -> int:
     """The response's size as ``json.dumps`` writes it (what Lambda's limit counts), as ``budget.entry_size`` adds.
 
-    The ids are measured joined: escaping is per character, so the joined ids escape to the sum of their escapes,
-    and ids of letters and digits only (Firehose's are digits), which need no escaping, are told apart at C speed.
+    The ids are measured by :func:`pipeline.budget.quoted_size`.
     """
-    ids = "".join(map(_record_id, entries))
-    if ids.isascii() and ids.encode("ascii").isalnum():  # str.isascii is a flag; bytes.isalnum a table lookup
-        ids_size = len(ids) + 2 * len(entries)  # each in its quotes
-    else:
-        ids_size = len(encode_basestring_ascii(ids)) - 2 + 2 * len(entries)
+    ids_size = quoted_size(list(map(_record_id, entries)))
     fixed = sum(ENTRY_OVERHEAD.get(result, 0) * n for result, n in results.items())
     return response_size(len(entries), encoded + ids_size + fixed)
 

@@ -36,7 +36,7 @@ __all__ = [
 
 #: DynamoDB's number syntax: an optional sign, digits with an optional fraction (at least one digit), an
 #: optional exponent. ASCII digits only (``[0-9]``, not ``\d``). Precision and range are DynamoDB's to enforce.
-_NUMBER = re.compile(r"[-+]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][-+]?[0-9]+)?").fullmatch
+_NUMBER_SYNTAX = r"[-+]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][-+]?[0-9]+)?"
 _a2b = binascii.a2b_base64
 # Moments that differ in every strftime field (year, month, day, weekday, hour, minute, second, microsecond).
 _MOMENTS = (
@@ -55,7 +55,15 @@ def is_number(text: str) -> bool:
     [False, False, False, False, False, False, False]
     """
     # plain digits and decimals ('17', '5307.33', '.5') without the regex, which costs several times more
-    return (text.isascii() and text.replace(".", "", 1).isdigit()) or _NUMBER(text) is not None
+    return (text.isascii() and text.replace(".", "", 1).isdigit()) or _number(text) is not None
+
+
+def _number(text: str) -> re.Match[str] | None:
+    """The number syntax's fullmatch; compiled on the first call (not at import: the cold start), which
+    replaces this function with the compiled pattern's own ``fullmatch``."""
+    global _number  # noqa: PLW0603 - the compiled pattern takes this function's place
+    _number = re.compile(_NUMBER_SYNTAX).fullmatch
+    return _number(text)
 
 
 def is_base64(text: str) -> bool:

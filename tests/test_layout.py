@@ -115,3 +115,15 @@ def test_companion_names_are_still_reached_through_the_package(name: str) -> Non
     import pipeline
 
     assert callable(getattr(pipeline, name))
+
+
+def test_value_types_are_tuples_whose_annotations_name_their_fields() -> None:
+    """The namedtuple subclasses (see pipeline.records): annotations in field order, no per-instance dict."""
+    from pipeline.columns import Column
+    from pipeline.config import Config
+    from pipeline.records import Drop, Record, Step
+    from pipeline.reingest import CallLimits, Limits
+
+    for kind in (Column, Config, Drop, Record, Step, CallLimits, Limits):
+        assert kind._fields == tuple(kind.__annotations__), kind
+        assert not hasattr(kind(*[None] * len(kind._fields)), "__dict__"), kind
