@@ -35,6 +35,7 @@ __all__ = [
     "FIELDS",
     "FIELD_READS",
     "FIELD_VALUES",
+    "RECORD_FIELDS",
     "SEQUENCE_VERSION_WIDTH",
     "TIMES",
     "TIME_VERSION_WIDTH",
@@ -302,3 +303,5 @@ FIELD_READS: dict[str, tuple[frozenset[str], frozenset[str]]] = {
     "version": (frozenset(), frozenset({"SequenceNumber", "ApproximateCreationDateTime"})),
 }
 assert FIELD_READS.keys() == FIELDS.keys()
+#: The ``@``-fields whose getters read the Firehose record (its id or source), not only the change.
+RECORD_FIELDS = frozenset({"recordId", "partitionKey", "sequenceNumber", "arrivalTimestamp"})

@@ -33,7 +33,7 @@ from .columns import Column, attribute_of
 from .config import Config
 from .decode import strict_b64decode
 from .encode import encode, line_encoder
-from .fields import FIELD_VALUES, FIELDS
+from .fields import FIELD_VALUES, FIELDS, RECORD_FIELDS
 from .parse import EVENT_NAMES, MSGSPEC_LOADED, image_struct, json_body, payload_type, reads_for, stdlib_changes
 from .project import ColumnPresence, pick_image
 from .records import DROPPED, OK, Drop, Record, Stage, Step
@@ -229,7 +229,7 @@ def _cells_of(columns: Sequence[Column], heads: list[str], structs: bool) -> Cal
         else:
             order.append(len(heads) + len(computed) + [get for get, _, _ in paths].index(c.get))
     pick = itemgetter(*order) if len(order) > 1 else lambda values: (values[order[0]],)
-    needs_record = any(c.spec in _RECORD_FIELDS for c in columns)
+    needs_record = any(name in RECORD_FIELDS for name in specs)  # else no envelope is made
 
     def cells(change: Any, values: tuple[Any, ...], rec: Mapping[str, Any]) -> tuple[Any, ...]:
         found = [convert(get(change)) for convert, get in values_of]
@@ -241,11 +241,6 @@ def _cells_of(columns: Sequence[Column], heads: list[str], structs: bool) -> Cal
         return pick(values + tuple(found))
 
     return cells
-
-
-#: The @-fields that read the Firehose record (its id or source), not only the change: for the others no
-#: envelope is made. (Were one missing here, its getter would fail on None and the record go the general way.)
-_RECORD_FIELDS = frozenset({"@recordId", "@partitionKey", "@sequenceNumber", "@arrivalTimestamp"})
 
 
 def answer(
