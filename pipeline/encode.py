@@ -133,20 +133,8 @@ def line_encoder(fmt: str, null: str = "") -> Callable[[Iterable[Any]], bytes] |
     """
     if fmt == "csv":
 
-        def csv_values(values: Iterable[Any]) -> bytes:  # _texts inlined: this runs for every row
-            return csv_line(
-                [
-                    text
-                    if type(v) is dict
-                    and len(v) == 1
-                    and (
-                        type(text := v.get("S")) is str
-                        or (type(text := v.get("N")) is str and text.isascii() and text.replace(".", "", 1).isdigit())
-                    )
-                    else to_text(v, null)
-                    for v in values
-                ]
-            ).encode()
+        def csv_values(values: Iterable[Any]) -> bytes:
+            return csv_line(_texts(values, null)).encode()
 
         return csv_values
     if fmt == "tsv":
