@@ -228,7 +228,9 @@ def _cells_of(columns: Sequence[Column], heads: list[str], structs: bool) -> Cal
             order.append(len(heads) + computed.index(c.spec[1:]))
         else:
             order.append(len(heads) + len(computed) + [get for get, _, _ in paths].index(c.get))
-    pick = itemgetter(*order) if len(order) > 1 else lambda values: (values[order[0]],)
+    pick: Callable[[tuple[Any, ...]], tuple[Any, ...]] | None = None  # the attributes, then the rest: in order
+    if order != list(range(len(order))):
+        pick = itemgetter(*order) if len(order) > 1 else lambda values: (values[order[0]],)
     needs_record = any(name in RECORD_FIELDS for name in specs)  # else no envelope is made
 
     def cells(change: Any, values: tuple[Any, ...], rec: Mapping[str, Any]) -> tuple[Any, ...]:
@@ -238,7 +240,7 @@ def _cells_of(columns: Sequence[Column], heads: list[str], structs: bool) -> Cal
             found += [get(change, envelope) for get in getters]
         if paths:  # a path's getter, on its attribute alone
             found += [get(None, {head: values[i]}, None) for get, head, i in paths]
-        return pick(values + tuple(found))
+        return values + tuple(found) if pick is None else pick(values + tuple(found))
 
     return cells
 
