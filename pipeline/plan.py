@@ -34,7 +34,16 @@ from .config import Config
 from .decode import strict_b64decode
 from .encode import encode, line_encoder
 from .fields import FIELD_VALUES, FIELDS, RECORD_FIELDS
-from .parse import EVENT_NAMES, MSGSPEC_LOADED, image_struct, json_body, payload_type, reads_for, stdlib_changes
+from .parse import (
+    EVENT_NAMES,
+    MSGSPEC_LOADED,
+    image_struct,
+    json_body,
+    payload_type,
+    reads_for,
+    renamable,
+    stdlib_changes,
+)
 from .project import ColumnPresence, pick_image
 from .records import DROPPED, OK, Drop, Record, Stage, Step
 from .response import Response
@@ -76,6 +85,8 @@ def fast_rows(
         if head is not None and head not in heads:
             heads.append(head)
     wanted = None if config.events == EVENT_NAMES else config.events
+    if parser == "msgspec" and not all(map(renamable, heads)):  # no struct for such names: the stages' functions
+        return _steps_row(tuple(steps), presence)
     reader = _struct_reader if parser == "msgspec" else _dict_reader
     return _columns_row(config, presence, heads, reader(config, heads, wanted), structs=parser == "msgspec")
 
