@@ -24,7 +24,7 @@ from test_properties import configs, hostile_configs, hostile_events, messy_even
 
 from pipeline import Config, make_handler
 from pipeline.budget import response_floor
-from pipeline.fields import FIELDS
+from pipeline.fields import FIELD_VALUES, FIELDS, RECORD_FIELDS
 from pipeline.local.context import LocalContext
 from pipeline.local.memory import MemoryStreams
 from pipeline.parse import PARSERS
@@ -576,3 +576,28 @@ def test_injected_reingest_fault_mid_batch_ends_both_ways_with_the_same_error_an
     assert summary["reingested"]["calls"] == failing_call
     failed = [line for line in found["logs"] if line.get("message") == "invocation failed"]
     assert len(failed) == 1
+
+
+@pytest.mark.parametrize("name", sorted(set(FIELDS) - RECORD_FIELDS))
+def test_a_field_outside_record_fields_reads_the_change_alone(name):
+    """The plan makes no envelope for these: their getters must answer from the change with no record."""
+    change = {
+        "eventName": "REMOVE",
+        "eventID": "e1",
+        "awsRegion": "eu-west-1",
+        "tableName": "t",
+        "userIdentity": {"type": "Service", "principalId": "dynamodb.amazonaws.com"},
+        "dynamodb": {"ApproximateCreationDateTime": 1_700_000_000_123, "SizeBytes": 12, "Keys": {}},
+    }
+    assert FIELDS[name](change, None) is not None
+
+
+@pytest.mark.parametrize("name", sorted(FIELD_VALUES))
+def test_a_field_value_is_its_path_converted(name):
+    """fields.FIELD_VALUES (read by attrgetter on msgspec's structs) says what FIELDS reads from a change dict."""
+    path, convert = FIELD_VALUES[name]
+    change = {"eventName": "INSERT", "eventID": "e1", "awsRegion": "r", "dynamodb": {"Keys": {}}}
+    change["dynamodb"].update(ApproximateCreationDateTime=1_700_000_000_123, SizeBytes=7)
+    top, _, inner = path.partition(".")
+    value = change[top][inner] if inner else change[top]
+    assert FIELDS[name](change, None) == convert(value)
