@@ -132,7 +132,11 @@ def line_encoder(fmt: str, null: str = "") -> Callable[[Iterable[Any]], bytes] |
     b'"a,b",1.50,\\n'
     """
     if fmt == "csv":
-        return lambda values: csv_line(_texts(values, null)).encode()
+
+        def csv_values(values: Iterable[Any]) -> bytes:
+            return csv_line(_texts(values, null)).encode()
+
+        return csv_values
     if fmt == "tsv":
         if "\\" not in null:
             return lambda values: tsv_line(_texts(values, null)).encode()

@@ -34,6 +34,8 @@ from .records import Record, RecordError
 __all__ = [
     "FIELDS",
     "FIELD_READS",
+    "FIELD_VALUES",
+    "RECORD_FIELDS",
     "SEQUENCE_VERSION_WIDTH",
     "TIMES",
     "TIME_VERSION_WIDTH",
@@ -211,18 +213,36 @@ def _iso(millis: Callable[[Mapping[str, Any], Record], int | None]) -> FieldGett
     return get
 
 
-def _creation_iso(change: Mapping[str, Any], _rec: Record) -> Typed | None:  # _iso(_creation_millis), one call
-    value = change["dynamodb"].get("ApproximateCreationDateTime")
+def _creation_iso(value: Any) -> Typed | None:  # _iso(_creation_millis), from the value itself
     return None if value is None else {"S": iso_millis(epoch_millis(value, "ApproximateCreationDateTime"))}
 
 
-def _size_bytes(change: Mapping[str, Any], _rec: Record) -> Typed | None:
-    value = change["dynamodb"].get("SizeBytes")
+def _size_bytes(value: Any) -> Typed | None:
     if value is None:
         return None
     if type(value) is not int:
         raise RecordError("SizeBytes is not an integer")
     return {"N": str(value)}
+
+
+#: The ``@``-fields that are one value of the change, converted: ``name -> (path, convert)``, the path a key at
+#: the top of the change or ``dynamodb.Key``. :data:`FIELDS` reads the path from a change dict; the handler's
+#: plan reads it from its decoded structs (:func:`operator.attrgetter`) and converts with the same function.
+FIELD_VALUES: dict[str, tuple[str, Callable[[Any], Typed | None]]] = {
+    "eventName": ("eventName", _text),
+    "eventID": ("eventID", _text),
+    "awsRegion": ("awsRegion", _text),
+    "approximateCreationDateTime": ("dynamodb.ApproximateCreationDateTime", _creation_iso),
+    "sizeBytes": ("dynamodb.SizeBytes", _size_bytes),
+}
+
+
+def _value_of(name: str) -> FieldGetter:
+    path, convert = FIELD_VALUES[name]
+    top, _, inner = path.partition(".")
+    if not inner:
+        return lambda change, _rec: convert(change.get(top))
+    return lambda change, _rec: convert(change[top].get(inner))
 
 
 def _is_ttl_delete(change: Mapping[str, Any], _rec: Record) -> Typed:
@@ -252,12 +272,12 @@ def _sequence_number(change: Mapping[str, Any], rec: Record) -> Typed | None:
 #: (Streams format), else the Kinesis sequence number of the record that carried it. ``@version``: see
 #: :func:`change_version`.
 FIELDS: dict[str, FieldGetter] = {
-    "eventName": lambda change, _rec: {"S": change["eventName"]},
-    "eventID": lambda change, _rec: _text(change.get("eventID")),
+    "eventName": _value_of("eventName"),
+    "eventID": _value_of("eventID"),
     "tableName": lambda change, _rec: _text(table_name(change)),
-    "awsRegion": lambda change, _rec: _text(change.get("awsRegion")),
-    "approximateCreationDateTime": _creation_iso,
-    "sizeBytes": _size_bytes,
+    "awsRegion": _value_of("awsRegion"),
+    "approximateCreationDateTime": _value_of("approximateCreationDateTime"),
+    "sizeBytes": _value_of("sizeBytes"),
     "isTtlDelete": _is_ttl_delete,
     "recordId": lambda _change, rec: {"S": rec.id},
     "partitionKey": lambda _change, rec: _text(_kinesis(rec, "partitionKey")),
@@ -283,3 +303,5 @@ FIELD_READS: dict[str, tuple[frozenset[str], frozenset[str]]] = {
     "version": (frozenset(), frozenset({"SequenceNumber", "ApproximateCreationDateTime"})),
 }
 assert FIELD_READS.keys() == FIELDS.keys()
+#: The ``@``-fields whose getters read the Firehose record (its id or source), not only the change.
+RECORD_FIELDS = frozenset({"recordId", "partitionKey", "sequenceNumber", "arrivalTimestamp"})

@@ -54,6 +54,7 @@ __all__ = [
     "parse",
     "payload_type",
     "reads_for",
+    "renamable",
     "resolve_parser",
     "stdlib_changes",
     "strict_loads",
@@ -360,6 +361,16 @@ def _struct(name: str, fields: list[tuple[str, Any, Any]], rename: dict[str, str
     return msgspec.defstruct(name, fields, rename=rename, bases=(Mapped,), gc=False)  # decoded JSON has no cycles
 
 
+def renamable(name: str) -> bool:
+    """Whether msgspec can decode an attribute of this name into a struct field (its ``rename`` takes no ``"``,
+    backslash or control character); an image with other names is decoded whole.
+
+    >>> renamable("order id"), renamable('a"b'), renamable("a\\b")
+    (True, False, False)
+    """
+    return '"' not in name and "\\" not in name and not any(char < " " for char in name)
+
+
 def image_struct(names: Iterable[str]) -> Any:
     """A msgspec type for an image that decodes the attributes *names* (in that order) and skips the others.
 
@@ -433,7 +444,7 @@ def msgspec_changes(reads: Reads, judge: Changes) -> Changes:
     pipeline.records.RecordError: not a DynamoDB change record: eventName is not INSERT, MODIFY or REMOVE
     """
     unset = msgspec.UNSET
-    whole = reads.attributes is None
+    whole = reads.attributes is None or not all(map(renamable, reads.attributes))  # the image decoded whole
     raw_type = msgspec.Raw
     if whole:  # the image written is decoded; with auto, OldImage and Keys stay msgspec.Raw until one is chosen
         image_type: Any = dict[str, Any]

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 from binascii import b2a_base64
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from operator import itemgetter
+from operator import attrgetter, itemgetter
 from typing import Any
 
 from .attributes import plain_image
@@ -34,8 +34,17 @@ from .columns import Column, attribute_of
 from .config import Config
 from .decode import strict_b64decode
 from .encode import encode, line_encoder
-from .fields import FIELDS
-from .parse import EVENT_NAMES, MSGSPEC_LOADED, image_struct, json_body, payload_type, reads_for, stdlib_changes
+from .fields import FIELD_VALUES, FIELDS, RECORD_FIELDS
+from .parse import (
+    EVENT_NAMES,
+    MSGSPEC_LOADED,
+    image_struct,
+    json_body,
+    payload_type,
+    reads_for,
+    renamable,
+    stdlib_changes,
+)
 from .project import ColumnPresence, pick_image
 from .records import DROPPED, OK, Drop, Record, Stage, Step
 from .response import Response
@@ -80,9 +89,10 @@ def fast_rows(
         if head is not None and head not in heads:
             heads.append(head)
     wanted = None if config.events == EVENT_NAMES else config.events
+    if parser == "msgspec" and not all(map(renamable, heads)):  # no struct for such names: the stages' functions
+        return _steps_row(tuple(steps), presence)
     reader = _struct_reader if parser == "msgspec" else _dict_reader
-    change_of, values_of = reader(config, heads, wanted)
-    return _columns_row(config, presence, heads, change_of, values_of)
+    return _columns_row(config, presence, heads, reader(config, heads, wanted), structs=parser == "msgspec")
 
 
 def _steps_row(steps: tuple[Step, ...], presence: ColumnPresence | None) -> FastRow:
@@ -167,35 +177,30 @@ def _whole_row(config: Config) -> FastRow:
     return row
 
 
-Reader = tuple[Callable[[Mapping[str, Any]], Any], Callable[[Any], tuple[Any, ...]]]
+#: A Firehose record -> ``(its one change, the heads' values in the chosen image)``, a Drop if the change's event
+#: type is not wanted, or None for the general way.
+Reader = Callable[[Mapping[str, Any]], Any]
 
 
 def _struct_reader(config: Config, heads: list[str], wanted: frozenset[str] | None) -> Reader:
-    """msgspec decodes each payload into structs that hold only the *heads* attributes, in that order.
-
-    Gives ``(change_of, values_of)``: a Firehose record -> its one change (a struct), a Drop if its event type is
-    not wanted, or None for the general way; a change -> the heads' values in its chosen image.
-    """
+    """msgspec decodes each payload into structs that hold only the *heads* attributes, in that order."""
     assert config.columns is not None
     image_type = image_struct(heads)
     decode = msgspec.json.Decoder(payload_type(reads_for(config.columns, (), config.image), image_type)).decode
     astuple, unset, empty, convert = msgspec.structs.astuple, msgspec.UNSET, image_type(), msgspec.convert
     choice = config.image
 
-    def change_of(rec: Mapping[str, Any]) -> Any:
+    def read(rec: Mapping[str, Any]) -> Any:
         data = rec["data"]
         if type(data) is not str:
             return None
         payload = convert(data, bytes)  # b64decode's fast path: what it refuses goes the general way
         change = decode(payload if payload.isascii() else json_body(payload))  # a BOM is not ASCII
-        if change.dynamodb is unset or change.eventName is unset:  # {"Records": [...]}: the general way
+        ddb = change.dynamodb
+        if ddb is unset or change.eventName is unset:  # {"Records": [...]}: the general way
             return None
         if wanted is not None and change.eventName not in wanted:
             return _NOT_SELECTED
-        return change
-
-    def values_of(change: Any) -> tuple[Any, ...]:
-        ddb = change.dynamodb
         if choice == "auto":
             image = ddb.NewImage
             if image is unset:
@@ -208,48 +213,40 @@ def _struct_reader(config: Config, heads: list[str], wanted: frozenset[str] | No
             image = ddb.NewImage if choice == "new" else ddb.OldImage
             if image is unset:
                 image = empty
-        return astuple(image)
+        return change, astuple(image)
 
-    return change_of, values_of
+    return read
 
 
 def _dict_reader(config: Config, heads: list[str], wanted: frozenset[str] | None) -> Reader:
-    """The standard library parses each payload whole (:func:`pipeline.parse.stdlib_changes`); see _struct_reader."""
+    """The standard library parses each payload whole (:func:`pipeline.parse.stdlib_changes`)."""
     choose = pick_image(config.image)
-    many = len(heads) > 1
-    get = itemgetter(*heads) if many else None
+    get = itemgetter(*heads) if len(heads) > 1 else None
+    heads_set = frozenset(heads)
 
-    def change_of(rec: Mapping[str, Any]) -> Any:
+    def read(rec: Mapping[str, Any]) -> Any:
         changes = stdlib_changes(strict_b64decode(rec["data"]))
         if type(changes) is not tuple or len(changes) != 1:
             return None
         change = changes[0]
         if wanted is not None and change["eventName"] not in wanted:
             return _NOT_SELECTED
-        return change
-
-    def values_of(change: Any) -> tuple[Any, ...]:
         image = choose(change)
-        if many and image.keys() >= heads_set:  # every attribute there: one C call
-            return get(image)  # type: ignore[misc]
-        return tuple(map(image.get, heads))
+        if get is not None and image.keys() >= heads_set:  # every attribute there: one C call
+            return change, get(image)
+        return change, tuple(map(image.get, heads))
 
-    heads_set = frozenset(heads)
-    return change_of, values_of
+    return read
 
 
 def _columns_row(
-    config: Config,
-    presence: ColumnPresence | None,
-    heads: list[str],
-    change_of: Callable[[Mapping[str, Any]], Any],
-    values_of: Callable[[Any], tuple[Any, ...]],
+    config: Config, presence: ColumnPresence | None, heads: list[str], read: Reader, *, structs: bool
 ) -> FastRow:
-    """The fast row for named columns: read the change, take the heads' values, make the cells, write the line."""
+    """The fast row for named columns: read the change and the heads' values, make the cells, write the line."""
     columns = config.columns
     assert columns is not None
     plain = [c.attribute for c in columns] == heads  # each column one attribute, each attribute once, in order
-    cells_of = None if plain else _cells_of(columns, heads)
+    cells_of = None if plain else _cells_of(columns, heads, structs)
     names = tuple(c.name for c in columns)
     line = line_encoder(config.format, config.null)
     if line is None:  # jsonl: the encode stage's own function, on the row as a dict
@@ -259,10 +256,10 @@ def _columns_row(
             return lines((dict(zip(names, cells, strict=True)),))
 
     def row(rec: Mapping[str, Any]) -> Any:
-        change = change_of(rec)
-        if change is None or type(change) is Drop:
-            return change
-        values = values_of(change)
+        found = read(rec)
+        if type(found) is not tuple:  # None or a Drop
+            return found
+        change, values = found
         cells = values if cells_of is None else cells_of(change, values, rec)
         out = line(cells)
         if presence is not None and presence.unseen:  # as note_presence does, for the first rows
@@ -277,40 +274,43 @@ def _head(column: Column) -> str | None:
     return column.attribute if column.attribute is not None else attribute_of(column.spec)
 
 
-def _cells_of(columns: Sequence[Column], heads: list[str]) -> Callable[..., tuple[Any, ...]]:
+def _cells_of(columns: Sequence[Column], heads: list[str], structs: bool) -> Callable[..., tuple[Any, ...]]:
     """The function giving a row's cells from ``(change, the heads' values, Firehose record)``.
 
     The ``@``-fields' values and then the paths' are computed after the heads' values, and one ``itemgetter``
-    puts everything in column order.
+    puts everything in column order. From *structs* (msgspec's), a field that is one value of the change
+    (:data:`pipeline.fields.FIELD_VALUES`) is read by an ``attrgetter`` and converted by the field's function;
+    the other fields' getters read the change and the record.
     """
-    fields = [FIELDS[c.spec[1:]] for c in columns if _head(c) is None]  # read the change and the record
+    specs = [c.spec[1:] for c in columns if _head(c) is None]
+    simple = [name for name in specs if structs and name in FIELD_VALUES]
+    values_of = [(FIELD_VALUES[name][1], attrgetter(FIELD_VALUES[name][0])) for name in simple]
+    getters = [FIELDS[name] for name in specs if name not in simple]
     paths = [(c.get, _head(c), heads.index(_head(c))) for c in columns if c.attribute is None and _head(c)]
-    order, next_field, next_path = [], len(heads), len(heads) + len(fields)
+    computed = [*simple, *(name for name in specs if name not in simple)]  # in the order they are computed
+    order = []
     for c in columns:
         if c.attribute is not None:
             order.append(heads.index(c.attribute))
         elif _head(c) is None:
-            order.append(next_field)
-            next_field += 1
+            order.append(len(heads) + computed.index(c.spec[1:]))
         else:
-            order.append(next_path)
-            next_path += 1
-    pick = itemgetter(*order) if len(order) > 1 else lambda values: (values[order[0]],)
-    needs_record = any(c.spec in _RECORD_FIELDS for c in columns)
+            order.append(len(heads) + len(computed) + [get for get, _, _ in paths].index(c.get))
+    pick: Callable[[tuple[Any, ...]], tuple[Any, ...]] | None = None  # the attributes, then the rest: in order
+    if order != list(range(len(order))):
+        pick = itemgetter(*order) if len(order) > 1 else lambda values: (values[order[0]],)
+    needs_record = any(name in RECORD_FIELDS for name in specs)  # else no envelope is made
 
     def cells(change: Any, values: tuple[Any, ...], rec: Mapping[str, Any]) -> tuple[Any, ...]:
-        envelope = _new(Record, (rec["recordId"], rec, None, OK, None, None, None)) if needs_record else None
-        found = [field(change, envelope) for field in fields]
+        found = [convert(get(change)) for convert, get in values_of]
+        if getters:
+            envelope = _new(Record, (rec["recordId"], rec, None, OK, None, None, None)) if needs_record else None
+            found += [get(change, envelope) for get in getters]
         if paths:  # a path's getter, on its attribute alone
-            found += [get(change, {head: values[i]}, envelope) for get, head, i in paths]
-        return pick(values + tuple(found))
+            found += [get(None, {head: values[i]}, None) for get, head, i in paths]
+        return values + tuple(found) if pick is None else pick(values + tuple(found))
 
     return cells
-
-
-#: The @-fields that read the Firehose record (its id or source), not only the change: for the others no
-#: envelope is made. (Were one missing here, its getter would fail on None and the record go the general way.)
-_RECORD_FIELDS = frozenset({"@recordId", "@partitionKey", "@sequenceNumber", "@arrivalTimestamp"})
 
 
 def answer(
@@ -336,7 +336,8 @@ def answer(
             data = rec.get("data")  # counted here, while the record is at hand, for the summary's bytesIn
             if type(data) is str:
                 chars_in += len(data)
-                padding_in += data.endswith("=") + data.endswith("==")
+                if data.endswith("="):
+                    padding_in += 1 + data.endswith("==")
             try:
                 value = row(rec)
             except Exception:  # the stages give the answer and its reason
