@@ -28,6 +28,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from operator import attrgetter, itemgetter
 from typing import Any
 
+from .attributes import plain_image
 from .budget import Budget
 from .columns import Column, attribute_of
 from .config import Config
@@ -58,6 +59,7 @@ FastRow = Callable[[Mapping[str, Any]], Any]
 _new = tuple.__new__
 _NOT_SELECTED = Drop("event type not selected")
 _NOTE_PRESENCE = "note_presence"
+_OPEN_BRACE = ord("{")
 
 
 def fast_rows(
@@ -76,6 +78,8 @@ def fast_rows(
     if config.partition_keys or config.format == "iceberg":
         return None
     if config.columns is None:
+        if config.format == "jsonl" and parser == "msgspec":
+            return _whole_row(config)
         if any(kind not in {"value", "record"} for _, _, kind in steps):
             return None
         return _steps_row(tuple(steps), presence)
@@ -116,6 +120,59 @@ def _steps_row(steps: tuple[Step, ...], presence: ColumnPresence | None) -> Fast
         if noted is not None and presence is not None and presence.unseen:
             presence.see(noted)
         return value
+
+    return row
+
+
+def _whole_row(config: Config) -> FastRow:
+    """The fast row for JSON Lines of the whole image, with msgspec: decode, choose the image, write it.
+
+    The payload is decoded as the parse stage decodes it (:func:`pipeline.parse.msgspec_changes`: the written
+    image as a dict, the others ``msgspec.Raw`` unless chosen); the chosen image, decoded for this row alone,
+    is made plain in place (:func:`pipeline.attributes.plain_image`) and encoded. No change dict, no project.
+    A payload that is not one change, an image that is not an object, anything msgspec or the conversion
+    refuses: the general way.
+    """
+    reads = reads_for(None, (), config.image)
+    decode = msgspec.json.Decoder(payload_type(reads, dict[str, Any], msgspec.Raw)).decode
+    as_dict = msgspec.json.Decoder(dict[str, Any]).decode  # an image kept raw, once chosen
+    write = msgspec.json.Encoder().encode
+    raw_type, unset, convert = msgspec.Raw, msgspec.UNSET, msgspec.convert
+    wanted = None if config.events == EVENT_NAMES else config.events
+    choice = config.image
+    key = "OldImage" if choice == "old" else "NewImage"
+
+    def row(rec: Mapping[str, Any]) -> Any:
+        data = rec["data"]
+        if type(data) is not str:
+            return None
+        payload = convert(data, bytes)  # b64decode's fast path: what it refuses goes the general way
+        change = decode(payload if payload.isascii() else json_body(payload))  # a BOM is not ASCII
+        ddb = change.dynamodb
+        if ddb is unset or change.eventName is unset:  # {"Records": [...]}: the general way
+            return None
+        if choice == "auto":  # NewImage, else OldImage, else Keys; the others only checked to be objects
+            image = ddb.NewImage
+            keys = ddb.Keys
+            if image is unset:
+                image = ddb.OldImage
+                if image is unset:
+                    image = keys
+                    keys = None
+                image = as_dict(image)  # an image that is not an object raises: the general way
+            elif memoryview(ddb.OldImage or b"{")[0] != _OPEN_BRACE:  # UNSET is false
+                return None
+            if keys is not None and memoryview(keys)[0] != _OPEN_BRACE:
+                return None
+        elif choice == "keys":
+            image = ddb.Keys
+        else:
+            image = getattr(ddb, key)
+            if image is unset:
+                image = {}
+        if wanted is not None and change.eventName not in wanted:
+            return _NOT_SELECTED
+        return write(plain_image(image, raw_type)) + b"\n"
 
     return row
 
