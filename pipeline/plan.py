@@ -124,6 +124,27 @@ def _steps_row(steps: tuple[Step, ...], presence: ColumnPresence | None) -> Fast
     return row
 
 
+def _one_change(decode: Callable[[bytes], Any]) -> Callable[[Mapping[str, Any]], Any]:
+    """A Firehose record -> its one change, decoded from its base64 ``data`` by msgspec's *decode*, or None.
+
+    None for a payload of several changes (``{"Records": [...]}``) or none; what msgspec refuses raises: both go
+    the general way.
+    """
+    unset, convert = msgspec.UNSET, msgspec.convert
+
+    def change_of(rec: Mapping[str, Any]) -> Any:
+        data = rec["data"]
+        if type(data) is not str:
+            return None
+        payload = convert(data, bytes)  # b64decode's fast path: what it refuses goes the general way
+        change = decode(payload if payload.isascii() else json_body(payload))  # a BOM is not ASCII
+        if change.dynamodb is unset or change.eventName is unset:
+            return None
+        return change
+
+    return change_of
+
+
 def _whole_row(config: Config) -> FastRow:
     """The fast row for JSON Lines of the whole image, with msgspec: decode, choose the image, write it.
 
@@ -134,23 +155,19 @@ def _whole_row(config: Config) -> FastRow:
     refuses: the general way.
     """
     reads = reads_for(None, (), config.image)
-    decode = msgspec.json.Decoder(payload_type(reads, dict[str, Any], msgspec.Raw)).decode
+    change_of = _one_change(msgspec.json.Decoder(payload_type(reads, dict[str, Any], msgspec.Raw)).decode)
     as_dict = msgspec.json.Decoder(dict[str, Any]).decode  # an image kept raw, once chosen
     write = msgspec.json.Encoder().encode
-    raw_type, unset, convert = msgspec.Raw, msgspec.UNSET, msgspec.convert
+    raw_type, unset = msgspec.Raw, msgspec.UNSET
     wanted = None if config.events == EVENT_NAMES else config.events
     choice = config.image
     key = "OldImage" if choice == "old" else "NewImage"
 
     def row(rec: Mapping[str, Any]) -> Any:
-        data = rec["data"]
-        if type(data) is not str:
+        change = change_of(rec)
+        if change is None:
             return None
-        payload = convert(data, bytes)  # b64decode's fast path: what it refuses goes the general way
-        change = decode(payload if payload.isascii() else json_body(payload))  # a BOM is not ASCII
         ddb = change.dynamodb
-        if ddb is unset or change.eventName is unset:  # {"Records": [...]}: the general way
-            return None
         if choice == "auto":  # NewImage, else OldImage, else Keys; the others only checked to be objects
             image = ddb.NewImage
             keys = ddb.Keys
@@ -186,19 +203,17 @@ def _struct_reader(config: Config, heads: list[str], wanted: frozenset[str] | No
     """msgspec decodes each payload into structs that hold only the *heads* attributes, in that order."""
     assert config.columns is not None
     image_type = image_struct(heads)
-    decode = msgspec.json.Decoder(payload_type(reads_for(config.columns, (), config.image), image_type)).decode
-    astuple, unset, empty, convert = msgspec.structs.astuple, msgspec.UNSET, image_type(), msgspec.convert
+    change_of = _one_change(
+        msgspec.json.Decoder(payload_type(reads_for(config.columns, (), config.image), image_type)).decode
+    )
+    astuple, unset, empty = msgspec.structs.astuple, msgspec.UNSET, image_type()
     choice = config.image
 
     def read(rec: Mapping[str, Any]) -> Any:
-        data = rec["data"]
-        if type(data) is not str:
+        change = change_of(rec)
+        if change is None:
             return None
-        payload = convert(data, bytes)  # b64decode's fast path: what it refuses goes the general way
-        change = decode(payload if payload.isascii() else json_body(payload))  # a BOM is not ASCII
         ddb = change.dynamodb
-        if ddb is unset or change.eventName is unset:  # {"Records": [...]}: the general way
-            return None
         if wanted is not None and change.eventName not in wanted:
             return _NOT_SELECTED
         if choice == "auto":

@@ -5,9 +5,13 @@ from __future__ import annotations
 import csv
 import io
 import json
+import logging
 import random
 from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 from pipeline import Config
 from pipeline.local.runner import Settings, local_handler, run_local
@@ -18,6 +22,30 @@ from pipeline.sinks.storage import Folder, Store
 from pipeline.tools.generate import change_record
 
 COLUMNS = "event=@eventName,id,amount,customer,note,eventID=@eventID"
+
+
+@contextmanager
+def pipeline_log() -> Iterator[list[dict[str, Any]]]:
+    """The pipeline logger's lines while the block runs, as JSON, the times (which differ run to run) left out.
+
+    The list is filled when the block ends, however it ends.
+    """
+    lines: list[str] = []
+    capture = logging.Handler()
+    capture.emit = lambda record: lines.append(record.getMessage())  # type: ignore[method-assign]
+    log = logging.getLogger("pipeline")
+    log.addHandler(capture)
+    logged: list[dict[str, Any]] = []
+    try:
+        yield logged
+    finally:
+        log.removeHandler(capture)
+        for text in lines:
+            line = json.loads(text)
+            line.pop("durationMs", None)
+            line.pop("DurationMs", None)
+            line.get("_aws", {}).pop("Timestamp", None)
+            logged.append(line)
 
 
 def changes_file(tmp_path: Path, count: int = 600, junk: tuple[bytes, ...] = ()) -> Path:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import base64
 import json
-import logging
 import subprocess
 import sys
 from pathlib import Path
@@ -18,6 +17,7 @@ import pytest
 from conftest import firehose_event
 from hypothesis import example, given
 from hypothesis import strategies as st
+from runs import pipeline_log
 from test_properties import configs, messy_events, payload, typed
 
 from pipeline import Config, make_handler, parse, stages
@@ -122,21 +122,9 @@ def answers(event, env):
     """The response and the log lines of the handler on each parser path (durations and timestamps left out)."""
     found = {}
     context = LocalContext()  # one request id for both
-    log = logging.getLogger("pipeline")
     for parser in PARSERS:
-        lines: list[str] = []
-        handler = logging.Handler()
-        handler.emit = lambda record, lines=lines: lines.append(record.getMessage())
-        log.addHandler(handler)
-        try:
+        with pipeline_log() as logged:
             response = make_handler(Config.from_env({"PIPELINE_REINGEST": "off", **env}), parser=parser)(event, context)
-        finally:
-            log.removeHandler(handler)
-        logged = [json.loads(line) for line in lines]
-        for line in logged:  # the times differ; everything else must not
-            line.pop("durationMs", None)
-            line.pop("DurationMs", None)
-            line.get("_aws", {}).pop("Timestamp", None)
         found[parser] = response, logged
     return found
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import base64
 import json
-import logging
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -19,6 +18,7 @@ import pytest
 from conftest import firehose_event
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
+from runs import pipeline_log
 from test_parsers import _hostile
 from test_properties import configs, hostile_configs, hostile_events, messy_events, typed
 
@@ -59,24 +59,13 @@ def run_all(
     )
     found = []
     for event in events:
-        lines: list[str] = []
-        capture = logging.Handler()
-        capture.emit = lambda record, lines=lines: lines.append(record.getMessage())  # type: ignore[method-assign]
-        log = logging.getLogger("pipeline")
-        log.addHandler(capture)
-        try:
-            response = handler(event, context)
-            outcome: tuple[Any, ...] = ("response", json.dumps(response))
-        except Exception as exc:  # the invocation failed: the same exception both ways
-            response = None
-            outcome = ("raised", type(exc).__name__, str(exc))
-        finally:
-            log.removeHandler(capture)
-        logged = [json.loads(line) for line in lines]
-        for line in logged:  # the times differ; everything else must not
-            line.pop("durationMs", None)
-            line.pop("DurationMs", None)
-            line.get("_aws", {}).pop("Timestamp", None)
+        with pipeline_log() as logged:
+            try:
+                response = handler(event, context)
+                outcome: tuple[Any, ...] = ("response", json.dumps(response))
+            except Exception as exc:  # the invocation failed: the same exception both ways
+                response = None
+                outcome = ("raised", type(exc).__name__, str(exc))
         put = {k: list(v) for k, v in getattr(streams, "put", {}).items()}
         found.append({"outcome": outcome, "logs": logged, "put": put, "response": response})
     return found

@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import base64
 import json
-import logging
 
 import msgspec
 import pytest
 from conftest import firehose_event
 from hypothesis import given
 from hypothesis import strategies as st
+from runs import pipeline_log
 from test_parsers import HOSTILE, good, hostile_bytes, typed_or_junk
 from test_properties import change, hostile_events, image, messy_events
 
@@ -40,22 +40,10 @@ def responses(event, env, parser):
     """``{fast: (response, log lines)}`` of the handler with and without the fast row (durations left out)."""
     found = {}
     context = LocalContext()  # one request id for both
-    log = logging.getLogger("pipeline")
     for fast in (True, False):
-        lines: list[str] = []
-        handler = logging.Handler()
-        handler.emit = lambda record, lines=lines: lines.append(record.getMessage())
-        log.addHandler(handler)
-        try:
-            config = Config.from_env({"PIPELINE_REINGEST": "off", **env})
+        config = Config.from_env({"PIPELINE_REINGEST": "off", **env})
+        with pipeline_log() as logged:
             response = make_handler(config, parser=parser, fast=fast)(event, context)
-        finally:
-            log.removeHandler(handler)
-        logged = [json.loads(line) for line in lines]
-        for line in logged:  # the times differ; everything else must not
-            line.pop("durationMs", None)
-            line.pop("DurationMs", None)
-            line.get("_aws", {}).pop("Timestamp", None)
         found[fast] = response, logged
     return found
 
