@@ -108,7 +108,7 @@ def json_line(row: Row) -> str:
 
 
 def _texts(values: Iterable[Any], null: str) -> list[str]:
-    """``[to_text(v, null) for v in values]``, with to_text's first tests inlined: most cells are S or plain N."""
+    """``[to_text(v, null) for v in values]``, with to_text's usual cases inlined: S, plain N, NULL, missing."""
     return [
         text
         if type(v) is dict
@@ -117,6 +117,8 @@ def _texts(values: Iterable[Any], null: str) -> list[str]:
             type(text := v.get("S")) is str
             or (type(text := v.get("N")) is str and text.isascii() and text.replace(".", "", 1).isdigit())
         )
+        else null
+        if v is None or (type(v) is dict and len(v) == 1 and "NULL" in v)
         else to_text(v, null)
         for v in values
     ]
