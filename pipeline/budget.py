@@ -94,17 +94,19 @@ def entry_size(
     return size
 
 
-_OTF_SIZES: dict[tuple[tuple[str, str], ...], int] = {}  # ', "metadata": {"otfMetadata": {...}}' by its items
+# ', "metadata": {...}' by its partition keys' or its otfMetadata's items: a batch has a few days, tables and
+# operations, and json.dumps per record would cost more than the rest of its entry
+_SIZES: dict[tuple[bool, tuple[tuple[str, str], ...]], int] = {}
 
 
 def _metadata_size(keys: Mapping[str, str] | None, otf: Mapping[str, str] | None = None) -> int:
-    if keys is None and otf is not None and len(otf) == 3:  # the Iceberg case: a few tables and operations
-        items = tuple(otf.items())
-        size = _OTF_SIZES.get(items)
+    if (keys is None) != (otf is None):  # one of the two, the usual case
+        items = (keys is None, tuple((keys if otf is None else otf).items()))  # type: ignore[union-attr]
+        size = _SIZES.get(items)
         if size is None:
-            size = _METADATA + len(json.dumps({"otfMetadata": otf}))
-            if len(_OTF_SIZES) < 4096:
-                _OTF_SIZES[items] = size
+            size = _METADATA + len(json.dumps(metadata(keys, otf)))
+            if len(_SIZES) < 4096:
+                _SIZES[items] = size
         return size
     return _METADATA + len(json.dumps(metadata(keys, otf)))
 

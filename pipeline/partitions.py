@@ -62,7 +62,7 @@ def check_strftime(fmt: str) -> str:
 class PartitionKey:
     """One ``name=spec[|strftime]`` partition key."""
 
-    __slots__ = ("column", "fmt", "millis", "name")
+    __slots__ = ("_by_second", "column", "fmt", "millis", "name")
 
     def __init__(self, text: str) -> None:
         parts = split_specs(text, "=")
@@ -86,6 +86,10 @@ class PartitionKey:
                 raise ValueError(f"partition key {text!r}: {self.fmt!r} gives empty text for every time")
         # An @-time formatted by strftime is taken as epoch milliseconds, not as the ISO text of its column.
         self.millis = TIMES.get(self.column.spec[1:]) if self.fmt and self.column.spec.startswith("@") else None
+        # A format without %f gives one text per second: formatted once per second seen, not once per record.
+        self._by_second: dict[int, str] | None = (
+            {} if self.millis is not None and "%f" not in (self.fmt or "") else None
+        )
 
     def __repr__(self) -> str:
         fmt = f"|{self.fmt}" if self.fmt else ""
@@ -94,7 +98,16 @@ class PartitionKey:
     def value(self, change: Mapping[str, Any], image: Mapping[str, Any], rec: Record) -> str:
         """This key's value for one change: non-empty UTF-8 text, else RecordError naming the key."""
         if self.millis is not None:
-            text = _from_millis(self.millis(change, rec), self.name).strftime(self.fmt)
+            millis = self.millis(change, rec)
+            cache = self._by_second
+            if cache is not None and type(millis) is int:
+                text = cache.get(millis // 1000)
+                if text is None:
+                    text = _from_millis(millis, self.name).strftime(self.fmt)
+                    if len(cache) < 4096:
+                        cache[millis // 1000] = text
+            else:
+                text = _from_millis(millis, self.name).strftime(self.fmt)
         else:
             typed = self.column.get(change, image, rec)
             if typed is None or "NULL" in typed:

@@ -17,8 +17,8 @@ and :meth:`Response.add <pipeline.response.Response.add>` answer it as the stage
 never decides anything the stages would decide differently: the property tests run every batch both ways and
 compare the responses and the logs.
 
-Partition keys and the Iceberg format are not in the plan (:func:`fast_rows` gives None): those handlers
-run the stages on the whole batch.
+With partition keys the fast row gives the line and the keys (the entry's metadata). The Iceberg format is not
+in the plan (:func:`fast_rows` gives None): it runs the stages on the whole batch.
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ from operator import attrgetter, itemgetter
 from typing import Any
 
 from .attributes import plain_image
-from .budget import Budget
+from .budget import Budget, metadata_size
 from .columns import Column, attribute_of
 from .config import Config
 from .decode import strict_b64decode
@@ -65,7 +65,9 @@ _OPEN_BRACE = ord("{")
 def fast_rows(
     config: Config, steps: Sequence[Step], *, parser: str, presence: ColumnPresence | None = None
 ) -> FastRow | None:
-    """The fast row for *config*, or None if the plan does not cover it (partition keys, Iceberg).
+    """The fast row for *config*, or None if the plan does not cover it (the Iceberg format).
+
+    The row gives the record's line, or ``(line, partition keys)`` when the configuration has partition keys.
 
     *steps* are the per-record steps of ``stages(config, parser=parser, presence=presence)``, in order: with
     the whole image (jsonl without columns) the fast row calls them directly.
@@ -75,16 +77,14 @@ def fast_rows(
     >>> row({"recordId": "1", "data": "eyJldmVudE5hbWUiOiJJTlNFUlQiLCJkeW5hbW9kYiI6eyJLZXlzIjp7fX19"})  # no image
     b',\\n'
     """
-    if config.partition_keys or config.format == "iceberg":
+    if config.format == "iceberg":
         return None
     if config.columns is None:
         if config.format == "jsonl" and parser == "msgspec":
             return _whole_row(config)
-        if any(kind not in {"value", "record"} for _, _, kind in steps):
-            return None
         return _steps_row(tuple(steps), presence)
-    heads: list[str] = []  # the attributes the columns read, in the order they first appear
-    for c in config.columns:
+    heads: list[str] = []  # the attributes the columns (then the partition keys) read, in the order they appear
+    for c in [*config.columns, *(k.column for k in config.partition_keys)]:
         head = _head(c)
         if head is not None and head not in heads:
             heads.append(head)
@@ -103,23 +103,28 @@ def _steps_row(steps: tuple[Step, ...], presence: ColumnPresence | None) -> Fast
     """
     noting = tuple(name == _NOTE_PRESENCE for name, _, _ in steps)
 
+    with_keys = any(kind == "keys" for _, _, kind in steps)
+
     def row(rec: Mapping[str, Any]) -> Any:
         value: Any = rec["data"]
-        envelope = noted = None
+        envelope = noted = keys = None
         for (_, fn, kind), note in zip(steps, noting, strict=True):
             if note:
                 noted = value
             elif kind == "value":
                 value = fn(value)
-            else:  # "record": the function reads the record's id and source (the @-fields)
+            else:  # "record" or "keys": the function reads the record's id and source (the @-fields)
                 if envelope is None:
                     envelope = _new(Record, (rec["recordId"], rec, None, OK, None, None, None))
+                if kind == "keys":
+                    keys = fn(value, envelope)
+                    continue
                 value = fn(value, envelope)
             if type(value) is Drop:
                 return value
         if noted is not None and presence is not None and presence.unseen:
             presence.see(noted)
-        return value
+        return (value, keys) if with_keys else value
 
     return row
 
@@ -154,7 +159,8 @@ def _whole_row(config: Config) -> FastRow:
     A payload that is not one change, an image that is not an object, anything msgspec or the conversion
     refuses: the general way.
     """
-    reads = reads_for(None, (), config.image)
+    partition_keys = config.partition_keys
+    reads = reads_for(None, [k.column.spec for k in partition_keys], config.image)
     change_of = _one_change(msgspec.json.Decoder(payload_type(reads, dict[str, Any], msgspec.Raw)).decode)
     as_dict = msgspec.json.Decoder(dict[str, Any]).decode  # an image kept raw, once chosen
     write = msgspec.json.Encoder().encode
@@ -189,7 +195,11 @@ def _whole_row(config: Config) -> FastRow:
                 image = {}
         if wanted is not None and change.eventName not in wanted:
             return _NOT_SELECTED
-        return write(plain_image(image, raw_type)) + b"\n"
+        if not partition_keys:
+            return write(plain_image(image, raw_type)) + b"\n"
+        envelope = _new(Record, (rec["recordId"], rec, None, OK, None, None, None))
+        found = {k.name: k.value(change, image, envelope) for k in partition_keys}  # before it is made plain
+        return write(plain_image(image, raw_type)) + b"\n", found
 
     return row
 
@@ -203,9 +213,8 @@ def _struct_reader(config: Config, heads: list[str], wanted: frozenset[str] | No
     """msgspec decodes each payload into structs that hold only the *heads* attributes, in that order."""
     assert config.columns is not None
     image_type = image_struct(heads)
-    change_of = _one_change(
-        msgspec.json.Decoder(payload_type(reads_for(config.columns, (), config.image), image_type)).decode
-    )
+    reads = reads_for(config.columns, [k.column.spec for k in config.partition_keys], config.image)
+    change_of = _one_change(msgspec.json.Decoder(payload_type(reads, image_type)).decode)
     astuple, unset, empty = msgspec.structs.astuple, msgspec.UNSET, image_type()
     choice = config.image
 
@@ -270,6 +279,8 @@ def _columns_row(
         def line(cells: Iterable[Any]) -> bytes:
             return lines((dict(zip(names, cells, strict=True)),))
 
+    keys = config.partition_keys
+
     def row(rec: Mapping[str, Any]) -> Any:
         found = read(rec)
         if type(found) is not tuple:  # None or a Drop
@@ -277,6 +288,10 @@ def _columns_row(
         change, values = found
         cells = values if cells_of is None else cells_of(change, values, rec)
         out = line(cells)
+        if keys:  # on a view of the image with the attributes they read
+            envelope = _new(Record, (rec["recordId"], rec, None, OK, None, None, None))
+            view = dict(zip(heads, values, strict=True))
+            out = out, {k.name: k.value(change, view, envelope) for k in keys}
         if presence is not None and presence.unseen:  # as note_presence does, for the first rows
             presence.see((dict(zip(names, cells, strict=True)),))
         return out
@@ -312,7 +327,7 @@ def _cells_of(columns: Sequence[Column], heads: list[str], structs: bool) -> Cal
         else:
             order.append(len(heads) + len(computed) + [get for get, _, _ in paths].index(c.get))
     pick: Callable[[tuple[Any, ...]], tuple[Any, ...]] | None = None  # the attributes, then the rest: in order
-    if order != list(range(len(order))):
+    if order != list(range(len(heads) + len(computed) + len(paths))):  # else the values are the row
         pick = itemgetter(*order) if len(order) > 1 else lambda values: (values[order[0]],)
     needs_record = any(name in RECORD_FIELDS for name in specs)  # else no envelope is made
 
@@ -357,15 +372,22 @@ def answer(
                 value = row(rec)
             except Exception:  # the stages give the answer and its reason
                 value = None
+            keys = None
+            if type(value) is tuple:  # a line and its partition keys: the entry has metadata
+                value, keys = value
             if type(value) is bytes:
                 text = b2a_base64(value, newline=False).decode()
-                if take(len(text)):
-                    append({"recordId": rec["recordId"], "result": OK, "data": text})
+                chars = len(text) if keys is None else len(text) + metadata_size(keys)
+                if take(chars):
+                    entry = {"recordId": rec["recordId"], "result": OK, "data": text}
+                    if keys is not None:
+                        entry["metadata"] = {"partitionKeys": keys}
+                    append(entry)
                     ok += 1
                     data_bytes += len(value)
-                    data_chars += len(text)
+                    data_chars += chars
                     continue
-                found = _new(Record, (rec["recordId"], rec, value, OK, None, None, None))
+                found = _new(Record, (rec["recordId"], rec, value, OK, None, keys, None))
             elif type(value) is Drop:
                 found = _new(Record, (rec["recordId"], rec, None, DROPPED, value.reason, None, None))
             else:

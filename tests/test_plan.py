@@ -22,13 +22,15 @@ from runs import pipeline_log
 from test_parsers import _hostile
 from test_properties import configs, hostile_configs, hostile_events, messy_events, typed
 
-from pipeline import Config, make_handler
+from pipeline import Config, make_handler, stages
 from pipeline.budget import response_floor
 from pipeline.fields import FIELD_VALUES, FIELDS, RECORD_FIELDS
 from pipeline.local.context import LocalContext
 from pipeline.local.memory import MemoryStreams
 from pipeline.parse import PARSERS
+from pipeline.plan import fast_rows
 from pipeline.reingest import ReingestError, to_source
+from pipeline.tools.generate import generate_event
 
 HOSTILE = _hostile()
 ALL_FIELDS = ",".join(f"@{name}" for name in FIELDS)
@@ -78,10 +80,10 @@ def all_both_ways(
     context = LocalContext()  # one request id for both
     fast = run_all(events, env, parser=parser, fast=True, context=context, client=client() if client else None)
     slow = run_all(events, env, parser=parser, fast=False, context=context, client=client() if client else None)
-    for plan, stages in zip(fast, slow, strict=True):
-        assert plan["outcome"] == stages["outcome"]
-        assert plan["logs"] == stages["logs"]
-        assert plan["put"] == stages["put"]
+    for plan, staged in zip(fast, slow, strict=True):
+        assert plan["outcome"] == staged["outcome"]
+        assert plan["logs"] == staged["logs"]
+        assert plan["put"] == staged["put"]
     return fast
 
 
@@ -193,6 +195,16 @@ plan_configs = st.fixed_dictionaries(
         "PIPELINE_EVENTS": st.sampled_from(["INSERT,MODIFY,REMOVE", "INSERT", "MODIFY,REMOVE", "REMOVE"]),
         "PIPELINE_NULL": st.sampled_from(["", "NULL", "\\N"]),
         "PIPELINE_REINGEST": st.sampled_from(["on", "off"]),
+        "PIPELINE_PARTITION_KEYS": st.sampled_from(
+            [
+                "",
+                "day=@approximateCreationDateTime|%Y-%m-%d",
+                "t=@tableName,e=@eventName",
+                "k=a",  # an attribute the columns may not read
+                "c=m.k,h=@arrivalTimestamp|%H",  # a path; a time from the Firehose record
+                "when=a|%Y",  # an attribute read as a time
+            ]
+        ),
     }
 )
 
@@ -590,3 +602,27 @@ def test_a_field_value_is_its_path_converted(name):
     top, _, inner = path.partition(".")
     value = change[top][inner] if inner else change[top]
     assert FIELDS[name](change, None) == convert(value)
+
+
+@pytest.mark.parametrize("parser", PARSERS)
+@pytest.mark.parametrize("columns", ["", "id,amount,note", "event=@eventName,id,when=@approximateCreationDateTime"])
+@pytest.mark.parametrize("fmt", ["csv", "jsonl"])
+def test_partition_keys_come_from_the_fast_row_as_the_stages_give_them(parser, columns, fmt):
+    """Dynamic partitioning: the fast row gives each ordinary record its line and keys; the answers are the stages'."""
+    if fmt == "csv" and not columns:
+        columns = "id"
+    env = {
+        "PIPELINE_COLUMNS": columns,
+        "PIPELINE_FORMAT": fmt,
+        "PIPELINE_PARTITION_KEYS": "table=@tableName,day=@approximateCreationDateTime|%Y-%m-%d,status=status",
+    }
+    event = generate_event(40_000, seed=3)
+    found = both_ways(event, env, parser=parser)
+    entries = found["response"]["records"]
+    assert {e["result"] for e in entries} == {"Ok"}
+    assert all(e["metadata"]["partitionKeys"]["table"] == "orders" for e in entries)
+    config = Config.from_env(env)
+    steps = [step for stage in stages(config, parser=parser) for step in stage.steps]
+    line, keys = fast_rows(config, steps, parser=parser)(event["records"][0])
+    assert keys == entries[0]["metadata"]["partitionKeys"]
+    assert base64.b64encode(line).decode() == entries[0]["data"]
