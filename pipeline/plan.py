@@ -372,22 +372,28 @@ def answer(
                 value = row(rec)
             except Exception:  # the stages give the answer and its reason
                 value = None
-            keys = None
-            if type(value) is tuple:  # a line and its partition keys: the entry has metadata
-                value, keys = value
             if type(value) is bytes:
                 text = b2a_base64(value, newline=False).decode()
-                chars = len(text) if keys is None else len(text) + metadata_size(keys)
-                if take(chars):
-                    entry = {"recordId": rec["recordId"], "result": OK, "data": text}
-                    if keys is not None:
-                        entry["metadata"] = {"partitionKeys": keys}
-                    append(entry)
+                if take(len(text)):
+                    append({"recordId": rec["recordId"], "result": OK, "data": text})
                     ok += 1
                     data_bytes += len(value)
+                    data_chars += len(text)
+                    continue
+                found = _new(Record, (rec["recordId"], rec, value, OK, None, None, None))
+            elif type(value) is tuple and type(value[0]) is bytes and value[1] is not None:  # line, partition keys
+                line, keys = value
+                text = b2a_base64(line, newline=False).decode()
+                chars = len(text) + metadata_size(keys)
+                if take(chars):
+                    append(
+                        {"recordId": rec["recordId"], "result": OK, "data": text, "metadata": {"partitionKeys": keys}}
+                    )
+                    ok += 1
+                    data_bytes += len(line)
                     data_chars += chars
                     continue
-                found = _new(Record, (rec["recordId"], rec, value, OK, None, keys, None))
+                found = _new(Record, (rec["recordId"], rec, line, OK, None, keys, None))
             elif type(value) is Drop:
                 found = _new(Record, (rec["recordId"], rec, None, DROPPED, value.reason, None, None))
             else:
