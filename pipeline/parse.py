@@ -40,6 +40,7 @@ __all__ = [
     "DEFAULT_PARSER",
     "EVENT_NAMES",
     "MSGSPEC_LOADED",
+    "NOT_SELECTED",
     "PARSERS",
     "Change",
     "Reads",
@@ -65,7 +66,8 @@ PARSERS = ("msgspec", "stdlib")
 Change = dict[str, Any]
 _BOM = b"\xef\xbb\xbf"
 _NO_CHANGES = Drop("no change records in payload")
-_NOT_SELECTED = Drop("event type not selected")
+#: What a record whose changes are all of event types not kept is answered: ``Dropped`` with this reason.
+NOT_SELECTED = Drop("event type not selected")
 _OPEN_BRACE = ord("{")
 Changes = Callable[[bytes], Any]
 
@@ -235,9 +237,9 @@ def keep_events(names: Collection[str] = EVENT_NAMES) -> Stage:
 
     def keep(changes: tuple[dict[str, Any], ...]) -> tuple[dict[str, Any], ...] | Drop:
         if len(changes) == 1:
-            return changes if changes[0]["eventName"] in wanted else _NOT_SELECTED
+            return changes if changes[0]["eventName"] in wanted else NOT_SELECTED
         kept = tuple([c for c in changes if c["eventName"] in wanted])
-        return kept or _NOT_SELECTED
+        return kept or NOT_SELECTED
 
     return per_record(keep, "keep_events")
 

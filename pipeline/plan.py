@@ -32,12 +32,13 @@ from .attributes import plain_image
 from .budget import Budget, metadata_size
 from .columns import Column, attribute_of
 from .config import Config
-from .decode import strict_b64decode
+from .decode import b64decode, strict_b64decode
 from .encode import encode, line_encoder
 from .fields import FIELD_VALUES, FIELDS, RECORD_FIELDS
 from .parse import (
     EVENT_NAMES,
     MSGSPEC_LOADED,
+    NOT_SELECTED,
     image_struct,
     json_body,
     payload_type,
@@ -45,7 +46,7 @@ from .parse import (
     renamable,
     stdlib_changes,
 )
-from .project import ColumnPresence, pick_image
+from .project import NOTE_PRESENCE, ColumnPresence, pick_image
 from .records import DROPPED, OK, Drop, Record, Stage, Step
 from .response import Response
 
@@ -57,8 +58,6 @@ __all__ = ["FastRow", "answer", "fast_rows"]
 #: A Firehose record -> its output line (bytes), a Drop, or None: "take the general way".
 FastRow = Callable[[Mapping[str, Any]], Any]
 _new = tuple.__new__
-_NOT_SELECTED = Drop("event type not selected")
-_NOTE_PRESENCE = "note_presence"
 _OPEN_BRACE = ord("{")
 
 
@@ -101,7 +100,7 @@ def _steps_row(steps: tuple[Step, ...], presence: ColumnPresence | None) -> Fast
     The rows are shown to *presence* only once the line is made: a record that fails goes the general way,
     whose stages note it, and must not be noted twice.
     """
-    noting = tuple(name == _NOTE_PRESENCE for name, _, _ in steps)
+    noting = tuple(name == NOTE_PRESENCE for name, _, _ in steps)
 
     with_keys = any(kind == "keys" for _, _, kind in steps)
 
@@ -135,13 +134,13 @@ def _one_change(decode: Callable[[bytes], Any]) -> Callable[[Mapping[str, Any]],
     None for a payload of several changes (``{"Records": [...]}``) or none; what msgspec refuses raises: both go
     the general way.
     """
-    unset, convert = msgspec.UNSET, msgspec.convert
+    unset = msgspec.UNSET
 
     def change_of(rec: Mapping[str, Any]) -> Any:
         data = rec["data"]
-        if type(data) is not str:
+        if type(data) is not str:  # no base64 text: the stages say so
             return None
-        payload = convert(data, bytes)  # b64decode's fast path: what it refuses goes the general way
+        payload = b64decode(data)
         change = decode(payload if payload.isascii() else json_body(payload))  # a BOM is not ASCII
         if change.dynamodb is unset or change.eventName is unset:
             return None
@@ -194,7 +193,7 @@ def _whole_row(config: Config) -> FastRow:
             if image is unset:
                 image = {}
         if wanted is not None and change.eventName not in wanted:
-            return _NOT_SELECTED
+            return NOT_SELECTED
         if not partition_keys:
             return write(plain_image(image, raw_type)) + b"\n"
         envelope = _new(Record, (rec["recordId"], rec, None, OK, None, None, None))
@@ -224,7 +223,7 @@ def _struct_reader(config: Config, heads: list[str], wanted: frozenset[str] | No
             return None
         ddb = change.dynamodb
         if wanted is not None and change.eventName not in wanted:
-            return _NOT_SELECTED
+            return NOT_SELECTED
         if choice == "auto":
             image = ddb.NewImage
             if image is unset:
@@ -254,7 +253,7 @@ def _dict_reader(config: Config, heads: list[str], wanted: frozenset[str] | None
             return None
         change = changes[0]
         if wanted is not None and change["eventName"] not in wanted:
-            return _NOT_SELECTED
+            return NOT_SELECTED
         image = choose(change)
         if get is not None and image.keys() >= heads_set:  # every attribute there: one C call
             return change, get(image)
@@ -307,36 +306,42 @@ def _head(column: Column) -> str | None:
 def _cells_of(columns: Sequence[Column], heads: list[str], structs: bool) -> Callable[..., tuple[Any, ...]]:
     """The function giving a row's cells from ``(change, the heads' values, Firehose record)``.
 
-    The ``@``-fields' values and then the paths' are computed after the heads' values, and one ``itemgetter``
-    puts everything in column order. From *structs* (msgspec's), a field that is one value of the change
-    (:data:`pipeline.fields.FIELD_VALUES`) is read by an ``attrgetter`` and converted by the field's function;
-    the other fields' getters read the change and the record.
+    After the heads' values come, in this order, the ``@``-fields read from *structs* (msgspec's) by an
+    ``attrgetter`` and converted by the field's function (:data:`pipeline.fields.FIELD_VALUES`), the other
+    fields (their getters read the change and the record) and the paths (each column's getter on its attribute
+    alone); one ``itemgetter`` puts them in column order.
     """
-    specs = [c.spec[1:] for c in columns if _head(c) is None]
-    simple = [name for name in specs if structs and name in FIELD_VALUES]
-    values_of = [(FIELD_VALUES[name][1], attrgetter(FIELD_VALUES[name][0])) for name in simple]
-    getters = [FIELDS[name] for name in specs if name not in simple]
-    paths = [(c.get, _head(c), heads.index(_head(c))) for c in columns if c.attribute is None and _head(c)]
-    computed = [*simple, *(name for name in specs if name not in simple)]  # in the order they are computed
-    order = []
+    simple: list[tuple[Callable[[Any], Any], Callable[[Any], Any]]] = []
+    getters: list[Callable[[Any, Any], Any]] = []
+    paths: list[tuple[Any, str, int]] = []
+    where: list[tuple[int, int]] = []  # per column: (group, index in it); group 0 is the heads' values
     for c in columns:
+        head = _head(c)
         if c.attribute is not None:
-            order.append(heads.index(c.attribute))
-        elif _head(c) is None:
-            order.append(len(heads) + computed.index(c.spec[1:]))
+            where.append((0, heads.index(c.attribute)))
+        elif head is not None:
+            where.append((3, len(paths)))
+            paths.append((c.get, head, heads.index(head)))
+        elif structs and c.spec[1:] in FIELD_VALUES:
+            path, convert = FIELD_VALUES[c.spec[1:]]
+            where.append((1, len(simple)))
+            simple.append((convert, attrgetter(path)))
         else:
-            order.append(len(heads) + len(computed) + [get for get, _, _ in paths].index(c.get))
-    pick: Callable[[tuple[Any, ...]], tuple[Any, ...]] | None = None  # the attributes, then the rest: in order
-    if order != list(range(len(heads) + len(computed) + len(paths))):  # else the values are the row
+            where.append((2, len(getters)))
+            getters.append(FIELDS[c.spec[1:]])
+    starts = (0, len(heads), len(heads) + len(simple), len(heads) + len(simple) + len(getters))
+    order = [starts[group] + i for group, i in where]
+    pick: Callable[[tuple[Any, ...]], tuple[Any, ...]] | None = None
+    if order != list(range(starts[3] + len(paths))):  # else the values are the row as they come
         pick = itemgetter(*order) if len(order) > 1 else lambda values: (values[order[0]],)
-    needs_record = any(name in RECORD_FIELDS for name in specs)  # else no envelope is made
+    needs_record = any(c.spec[1:] in RECORD_FIELDS for c in columns if c.spec.startswith("@"))
 
     def cells(change: Any, values: tuple[Any, ...], rec: Mapping[str, Any]) -> tuple[Any, ...]:
-        found = [convert(get(change)) for convert, get in values_of]
-        if getters:
+        found = [convert(get(change)) for convert, get in simple]
+        if getters:  # an envelope only for the fields that read the record
             envelope = _new(Record, (rec["recordId"], rec, None, OK, None, None, None)) if needs_record else None
             found += [get(change, envelope) for get in getters]
-        if paths:  # a path's getter, on its attribute alone
+        if paths:
             found += [get(None, {head: values[i]}, None) for get, head, i in paths]
         return values + tuple(found) if pick is None else pick(values + tuple(found))
 

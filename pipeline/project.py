@@ -11,11 +11,13 @@ from typing import Any
 from .columns import Column, parse_columns
 from .records import Record, RecordError, Stage, Step, fused
 
-__all__ = ["IMAGES", "ColumnPresence", "note_presence", "pick_image", "project"]
+__all__ = ["IMAGES", "NOTE_PRESENCE", "ColumnPresence", "note_presence", "pick_image", "project"]
 
 Image = Mapping[str, Any]
 IMAGES = ("auto", "new", "old", "keys")
 _IMAGE_KEYS = {"new": "NewImage", "old": "OldImage", "keys": "Keys"}
+#: The name of :func:`note_presence`'s step (the plan notes presence itself, once a line is made).
+NOTE_PRESENCE = "note_presence"
 
 
 def pick_image(image: str) -> Callable[[Mapping[str, Any]], Image]:
@@ -152,4 +154,4 @@ def note_presence(presence: ColumnPresence) -> Stage:
             presence.see(rows)
         return rows
 
-    return fused([Step("note_presence", look)])  # a step: it fuses with project and encode
+    return fused([Step(NOTE_PRESENCE, look)])  # a step: it fuses with project and encode
