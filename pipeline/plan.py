@@ -23,7 +23,7 @@ in the plan (:func:`fast_rows` gives None): it runs the stages on the whole batc
 
 from __future__ import annotations
 
-from binascii import b2a_base64
+from binascii import a2b_base64, b2a_base64
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from functools import partial
 from itertools import compress, repeat
@@ -38,6 +38,7 @@ from .decode import b64decode, strict_b64decode
 from .encode import TSV_ESCAPES, column_texts, csv_cell, encode, line_encoder
 from .fields import FIELD_VALUES, FIELDS, RECORD_FIELDS, iso_millis_texts
 from .parse import (
+    _SCAN,
     EVENT_NAMES,
     MSGSPEC_LOADED,
     NOT_SELECTED,
@@ -368,15 +369,15 @@ CHUNK_RECORDS = 128  # enough to pay for the calls per chunk, few enough to keep
 _SPECIALS = {"csv": ('"', ",", "\n", "\r"), "tsv": ("\\", "\t", "\n", "\r")}
 _b2a = partial(b2a_base64, newline=False)
 _get_data = itemgetter("data")
-_STR = frozenset({str})
+_ends_padded, _ends_double_padded = methodcaller("endswith", "="), methodcaller("endswith", "==")
+_STR, _BYTES = frozenset({str}), frozenset({bytes})
 
 
 class Columns(NamedTuple):
     """A chunk's changes as columns, each with one item per change kept: what the column getters read."""
 
     names: list[str]  #: the event names
-    changes: list[Any]
-    ddbs: list[Any]  #: the changes' ``dynamodb`` parts
+    fields: dict[str, Sequence[Any]]  #: per path of an ``@``-field (:data:`pipeline.fields.FIELD_VALUES`), its values
     heads: list[tuple[Any, ...]]  #: per head attribute, its typed values in the chosen images
 
 
@@ -401,8 +402,7 @@ def fast_chunks(config: Config, *, parser: str, presence: ColumnPresence | None 
     """
     columns = config.columns
     if (
-        parser != "msgspec"
-        or columns is None
+        columns is None
         or config.partition_keys
         or config.format not in _SPECIALS
         or (config.format == "tsv" and "\\" in config.null)  # a null text written unescaped
@@ -412,6 +412,7 @@ def fast_chunks(config: Config, *, parser: str, presence: ColumnPresence | None 
     if not all(map(renamable, heads)):
         return None
     getters: list[ColumnGetter] = []
+    paths: list[str] = []  # what the @-fields read
     for c in columns:
         field = c.spec[1:] if c.attribute is None else None
         if c.attribute is not None:
@@ -420,9 +421,11 @@ def fast_chunks(config: Config, *, parser: str, presence: ColumnPresence | None 
             getters.append(_event_names)
         elif field in FIELD_VALUES:
             getters.append(_field_getter(field))
+            paths.append(FIELD_VALUES[field][0])
         else:  # a path, or a field that reads the record: the fast row
             return None
-    return _chunk(config, _struct_chunk_reader(config, heads), getters, presence)
+    reader = (_struct_chunk_reader if parser == "msgspec" else _dict_chunk_reader)(config, heads, sorted(set(paths)))
+    return _chunk(config, reader, getters, presence)
 
 
 def _chunk(config: Config, read: ChunkReader, getters: list[ColumnGetter], presence: ColumnPresence | None) -> Chunk:
@@ -484,14 +487,12 @@ def _event_names(columns: Columns) -> tuple[Sequence[Any], list[str]]:
 
 
 def _field_getter(field: str) -> ColumnGetter:
-    """An ``@``-field of :data:`pipeline.fields.FIELD_VALUES`, read from each change (or its dynamodb part)."""
+    """An ``@``-field of :data:`pipeline.fields.FIELD_VALUES`, converted from the values at its path."""
     path, convert = FIELD_VALUES[field]
-    top, _, inner = path.partition(".")
-    read = attrgetter(inner or top)
     times = field == "approximateCreationDateTime"
 
     def get(columns: Columns) -> tuple[Sequence[Any], list[str] | None]:
-        values = list(map(read, columns.ddbs if inner else columns.changes))
+        values = columns.fields[path]
         texts = iso_millis_texts(values) if times else None
         if texts is not None:
             return texts, texts
@@ -500,7 +501,7 @@ def _field_getter(field: str) -> ColumnGetter:
     return get
 
 
-def _struct_chunk_reader(config: Config, heads: list[str]) -> ChunkReader:
+def _struct_chunk_reader(config: Config, heads: list[str], paths: list[str]) -> ChunkReader:
     """The chunk's payloads decoded into the fast row's structs (:func:`_struct_reader`), made columns."""
     assert config.columns is not None
     image_type = image_struct(heads)
@@ -511,6 +512,7 @@ def _struct_chunk_reader(config: Config, heads: list[str]) -> ChunkReader:
     choice = config.image
     chosen = attrgetter({"auto": "NewImage", "new": "NewImage", "old": "OldImage", "keys": "Keys"}[choice])
     wanted = None if config.events == EVENT_NAMES else config.events
+    fields = [(path, attrgetter(path)) for path in paths]
 
     def read(part: Sequence[Mapping[str, Any]]) -> tuple[list[bool] | None, Columns] | None:
         datas = list(map(_get_data, part))
@@ -545,7 +547,7 @@ def _struct_chunk_reader(config: Config, heads: list[str]) -> ChunkReader:
             else:
                 images = [empty if image is unset else image for image in images]
         by_head = list(zip(*map(astuple, images), strict=True)) if images else [() for _ in heads]
-        return kept, Columns(names, changes, ddbs, by_head)
+        return kept, Columns(names, {path: list(map(get, changes)) for path, get in fields}, by_head)
 
     return read
 
@@ -569,62 +571,182 @@ def answer(
     the budget turned away (:func:`pipeline.reingest.to_target`, :func:`pipeline.reingest.fail_one`). Gives
     the bytes the records' ``data`` decodes to (from the texts' lengths and padding; exact for base64).
     """
-    entries = response.entries
-    append, take, admit, answered = entries.append, budget.take, budget.admit, response.add
-    ok = data_bytes = data_chars = chars_in = padding_in = 0
+    tally = [0, 0, 0, 0, 0]  # Ok records, their data bytes and chars; the base64 chars and padding chars in
     try:
         for start in range(0, len(batch), CHUNK_RECORDS):
             part = batch[start : start + CHUNK_RECORDS]
             done = chunk(part) if chunk is not None else None
-            values, texts = done if done is not None else (repeat(PENDING), repeat(None))
-            for rec, value, text in zip(part, values, texts, strict=False):  # a chunk undone: repeat()
-                data = rec.get("data")  # counted here, while the record is at hand, for the summary's bytesIn
-                if type(data) is str:
-                    chars_in += len(data)
-                    if data.endswith("="):
-                        padding_in += 1 + data.endswith("==")
-                if value is PENDING:
-                    try:
-                        value = row(rec)
-                    except Exception:  # the stages give the answer and its reason
-                        value = None
-                if type(value) is bytes:
-                    if text is None:
-                        text = b2a_base64(value, newline=False).decode()
-                    if take(len(text)):
-                        append({"recordId": rec["recordId"], "result": OK, "data": text})
-                        ok += 1
-                        data_bytes += len(value)
-                        data_chars += len(text)
-                        continue
-                    found = _new(Record, (rec["recordId"], rec, value, OK, None, None, None))
-                elif type(value) is tuple and type(value[0]) is bytes and value[1] is not None:  # line, partition keys
-                    line, keys = value
-                    text = b2a_base64(line, newline=False).decode()
-                    chars = len(text) + metadata_size(keys)
-                    if take(chars):
-                        append(
-                            {
-                                "recordId": rec["recordId"],
-                                "result": OK,
-                                "data": text,
-                                "metadata": {"partitionKeys": keys},
-                            }
-                        )
-                        ok += 1
-                        data_bytes += len(line)
-                        data_chars += chars
-                        continue
-                    found = _new(Record, (rec["recordId"], rec, line, OK, None, keys, None))
-                elif type(value) is Drop:
-                    found = _new(Record, (rec["recordId"], rec, None, DROPPED, value.reason, None, None))
-                else:
-                    found = _one(transform((rec,)))
-                answered(send(admit(found)))
+            counts = _all_at_once(part, *done, budget=budget, entries=response.entries) if done is not None else None
+            if counts is not None:
+                tally[:] = map(add, tally, counts)
+            else:
+                _one_by_one(
+                    part, done, row, transform=transform, budget=budget, send=send, response=response, tally=tally
+                )
     finally:  # counted however the loop ends, so that a failed invocation's summary is right
-        response.add_ok_counts(ok, data_bytes, data_chars)
-    return chars_in * 3 // 4 - padding_in
+        response.add_ok_counts(*tally[:3])
+    return tally[3] * 3 // 4 - tally[4]
+
+
+def _one_by_one(
+    part: Sequence[Mapping[str, Any]],
+    done: tuple[list[Any], list[str | None]] | None,
+    row: FastRow,
+    *,
+    transform: Stage,
+    budget: Budget,
+    send: Callable[[Record], Record],
+    response: Response,
+    tally: list[int],
+) -> None:
+    """Answer each record of *part*: with the chunk's value when *done* has one, else the fast row's; *tally*
+    gets the counts (see :func:`answer`), however this ends."""
+    entries = response.entries
+    append, take, admit, answered = entries.append, budget.take, budget.admit, response.add
+    ok = data_bytes = data_chars = chars_in = padding_in = 0
+    values, texts = done if done is not None else (repeat(PENDING), repeat(None))
+    try:
+        for rec, value, text in zip(part, values, texts, strict=False):  # a chunk undone: repeat()
+            data = rec.get("data")  # counted here, while the record is at hand, for the summary's bytesIn
+            if type(data) is str:
+                chars_in += len(data)
+                if data.endswith("="):
+                    padding_in += 1 + data.endswith("==")
+            if value is PENDING:
+                try:
+                    value = row(rec)
+                except Exception:  # the stages give the answer and its reason
+                    value = None
+            if type(value) is bytes:
+                if text is None:
+                    text = b2a_base64(value, newline=False).decode()
+                if take(len(text)):
+                    append({"recordId": rec["recordId"], "result": OK, "data": text})
+                    ok += 1
+                    data_bytes += len(value)
+                    data_chars += len(text)
+                    continue
+                found = _new(Record, (rec["recordId"], rec, value, OK, None, None, None))
+            elif type(value) is tuple and type(value[0]) is bytes and value[1] is not None:  # line, partition keys
+                line, keys = value
+                text = b2a_base64(line, newline=False).decode()
+                chars = len(text) + metadata_size(keys)
+                if take(chars):
+                    append(
+                        {"recordId": rec["recordId"], "result": OK, "data": text, "metadata": {"partitionKeys": keys}}
+                    )
+                    ok += 1
+                    data_bytes += len(line)
+                    data_chars += chars
+                    continue
+                found = _new(Record, (rec["recordId"], rec, line, OK, None, keys, None))
+            elif type(value) is Drop:
+                found = _new(Record, (rec["recordId"], rec, None, DROPPED, value.reason, None, None))
+            else:
+                found = _one(transform((rec,)))
+            answered(send(admit(found)))
+    finally:
+        tally[:] = map(add, tally, (ok, data_bytes, data_chars, chars_in, padding_in))
+
+
+def _all_at_once(
+    part: Sequence[Mapping[str, Any]],
+    values: list[Any],
+    texts: list[str | None],
+    *,
+    budget: Budget,
+    entries: list[dict[str, Any]],
+) -> tuple[int, int, int, int, int] | None:
+    """A chunk whose every record has its line, as ``Ok`` entries, if the budget takes them all; else None.
+
+    Gives what :func:`answer` counts: ``(records, data bytes, data chars, base64 chars in, padding chars in)``.
+    """
+    if None in texts or set(map(type, values)) != _BYTES or not budget.take_all(list(map(len, texts))):
+        return None
+    datas = list(map(_get_data, part))  # text, since the chunk took them
+    entries += [
+        {"recordId": rec["recordId"], "result": OK, "data": text} for rec, text in zip(part, texts, strict=True)
+    ]
+    return (
+        len(texts),
+        sum(map(len, values)),
+        sum(map(len, texts)),  # type: ignore[arg-type]  # no None: checked above
+        sum(map(len, datas)),
+        sum(map(_ends_padded, datas)) + sum(map(_ends_double_padded, datas)),
+    )
 
 
 def _one(records: Iterator[Record]) -> Record:
     return next(iter(records))
+
+
+def _dict_chunk_reader(config: Config, heads: list[str], paths: list[str]) -> ChunkReader:
+    """The standard library's: each payload read by the JSON scanner and its image's heads taken, one record at a
+    time (the parsed change is let go at once), checked as :func:`pipeline.parse.check_change` checks it; None
+    unless every record is one change.
+
+    What is not a dict, or lacks a key, raises on the way (``change["dynamodb"]["Keys"]``): the chunk is declined.
+    """
+    choice, wanted = config.image, None if config.events == EVENT_NAMES else config.events
+    get = itemgetter(*heads) if len(heads) > 1 else lambda image: (image[heads[0]],)
+    key = {"new": "NewImage", "old": "OldImage"}.get(choice)
+    tops = tuple(p for p in paths if "." not in p)
+    inners = tuple(p.partition(".")[2] for p in paths if "." in p)
+    order = [*tops, *(p for p in paths if "." in p)]
+    one_inner = inners[0] if len(inners) == 1 and not tops else None  # the usual: ApproximateCreationDateTime
+    strict_a2b = partial(a2b_base64, strict_mode=True)
+
+    def read(part: Sequence[Mapping[str, Any]]) -> tuple[list[bool] | None, Columns] | None:
+        names: list[Any] = []
+        rows: list[tuple[Any, ...]] = []
+        found: list[Any] = []
+        for data in map(_get_data, part):
+            text = strict_a2b(data).decode("utf-8")  # not text, not base64, not UTF-8: raises
+            change, end = _SCAN(text, 0)
+            ddb = change["dynamodb"]
+            keys = ddb["Keys"]
+            new, old = ddb.get("NewImage", _ABSENT), ddb.get("OldImage", _ABSENT)
+            if (
+                end != len(text)
+                or type(change) is not dict
+                or type(keys) is not dict
+                or (new is not _ABSENT and type(new) is not dict)
+                or (old is not _ABSENT and type(old) is not dict)
+            ):
+                return None
+            names.append(change["eventName"])  # checked below, with the others
+            if choice == "auto":
+                image = new if new is not _ABSENT else old if old is not _ABSENT else keys
+            elif choice == "keys":
+                image = keys
+            else:
+                image = ddb.get(key) or {}
+            try:
+                rows.append(get(image))
+            except KeyError:  # an attribute not in this image
+                rows.append(tuple(map(image.get, heads)))
+            if one_inner is not None:
+                found.append(ddb.get(one_inner))
+            elif order:
+                found.append((*map(change.get, tops), *map(ddb.get, inners)))
+        if not set(names) <= EVENT_NAMES:
+            return None
+        kept = None
+        if wanted is not None:
+            kept = list(map(wanted.__contains__, names))
+            if all(kept):
+                kept = None
+            else:
+                names, rows, found = (
+                    list(compress(names, kept)),
+                    list(compress(rows, kept)),
+                    list(compress(found, kept)),
+                )
+        by_head = list(zip(*rows, strict=True)) if rows else [() for _ in heads]
+        by_path = [found] if one_inner is not None else list(zip(*found, strict=True)) if found else [() for _ in order]
+        return kept, Columns(names, dict(zip(order, by_path, strict=True)), by_head)
+
+    return read
+
+
+_ABSENT: Any = object()

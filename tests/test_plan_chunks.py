@@ -4,8 +4,9 @@
 (:func:`pipeline.plan.fast_rows`) answers one record at a time, and the tests in ``test_plan.py`` hold it to the
 stages' answers. So the chunk is held to the fast row: on batches of one-change records (what the chunk takes)
 with any values in them, bad ones included, the chunk either declines (None) or gives every record the fast
-row's own value and that value's base64 text, and notes the same columns as seen. The handler built with the
-chunks is then compared with the stages on such batches, as ``test_plan.py`` does on every other kind.
+row's own value and that value's base64 text, and notes the same columns as seen, with either parser. The
+handler built with the chunks is then compared with the stages on such batches, and on batches of several
+chunks with a budget that runs out in one of them, as ``test_plan.py`` does on every other kind.
 """
 
 from __future__ import annotations
@@ -21,8 +22,11 @@ from hypothesis import strategies as st
 from test_plan import all_both_ways, changes, value, with_budget
 
 from pipeline import Config
-from pipeline.plan import PENDING, fast_chunks, fast_rows
+from pipeline.budget import response_floor
+from pipeline.parse import PARSERS
+from pipeline.plan import CHUNK_RECORDS, PENDING, fast_chunks, fast_rows
 from pipeline.project import ColumnPresence
+from pipeline.tools.generate import generate_event
 
 COLUMNS = [
     "a",
@@ -103,7 +107,8 @@ def test_a_chunk_gives_each_record_the_fast_rows_value_or_declines(event, env):
     assert chunk_presence.unseen == row_presence.unseen
 
 
-def test_a_chunk_takes_a_batch_of_plain_records():
+@pytest.mark.parametrize("parser", PARSERS)
+def test_a_chunk_takes_a_batch_of_plain_records(parser):
     """The chunk does not decline the common batch: the property above would pass with a chunk that always did."""
     changes = [
         {
@@ -113,7 +118,7 @@ def test_a_chunk_takes_a_batch_of_plain_records():
         for i in range(3)
     ]
     event = firehose_event([json.dumps(c).encode() for c in changes])
-    chunk = fast_chunks(Config.from_env({"PIPELINE_COLUMNS": "a,amount,e=@eventName"}), parser="msgspec")
+    chunk = fast_chunks(Config.from_env({"PIPELINE_COLUMNS": "a,amount,e=@eventName"}), parser=parser)
     assert chunk is not None
     assert chunk(event["records"]) == (
         [b"v0,0,INSERT\n", b"v1,1,INSERT\n", b"v2,2,INSERT\n"],
@@ -131,12 +136,35 @@ def test_a_chunk_takes_a_batch_of_plain_records():
         {"PIPELINE_COLUMNS": "a", "PIPELINE_FORMAT": "tsv", "PIPELINE_NULL": "\\N"},
     ],
 )
-def test_what_the_chunks_leave_to_the_fast_row(env):
-    assert fast_chunks(Config.from_env(env), parser="msgspec") is None
-    assert fast_chunks(Config.from_env({"PIPELINE_COLUMNS": "a"}), parser="stdlib") is None
+@pytest.mark.parametrize("parser", PARSERS)
+def test_what_the_chunks_leave_to_the_fast_row(parser, env):
+    assert fast_chunks(Config.from_env(env), parser=parser) is None
 
 
-@settings(max_examples=60)
-@given(clean_events(), chunk_configs, st.none() | st.floats(0, 1))
-def test_the_handler_with_chunks_answers_as_the_stages_do(event, env, share):
-    all_both_ways([event], with_budget(event, env, share), parser="msgspec")
+@pytest.mark.parametrize("parser", PARSERS)
+@settings(max_examples=40)
+@given(st.lists(clean_events(), min_size=1, max_size=2), chunk_configs, st.none() | st.floats(0, 1))
+def test_the_handler_with_chunks_answers_as_the_stages_do(parser, events, env, share):
+    all_both_ways(events, with_budget(events[0], env, share), parser=parser)
+
+
+@pytest.mark.parametrize("parser", PARSERS)
+@pytest.mark.parametrize("source", ["kinesis", "direct"])
+@pytest.mark.parametrize("budget", [None, 0.5], ids=["room", "budget-runs-out"])
+def test_batches_of_several_chunks_get_the_stages_answers(parser, source, budget):
+    """Chunks taken whole, one declined (a garbage record in it), one that the budget cuts in the middle."""
+    event = generate_event(600_000, source, seed=5)
+    records = event["records"]
+    assert len(records) > 2 * CHUNK_RECORDS
+    records[CHUNK_RECORDS + 3]["data"] = "not base64!"
+    env = {
+        "PIPELINE_COLUMNS": "id,customer,amount,quantity,status,note,event=@eventName,at=@approximateCreationDateTime"
+    }
+    if budget is not None:  # room for about half the records' lines
+        env["PIPELINE_MAX_RESPONSE_BYTES"] = str(
+            int(response_floor(r["recordId"] for r in records)[0] + budget * 60_000)
+        )
+    found = all_both_ways([event], env, parser=parser)
+    results = [r["result"] for r in found[0]["response"]["records"]]
+    assert results.count("Ok") > CHUNK_RECORDS
+    assert (budget is None) == ("Dropped" not in results)
