@@ -230,6 +230,7 @@ def _dict_chunk_reader(config: Config, heads: list[str], paths: list[str]) -> Ch
     unless every record is one change.
 
     What is not a dict, or lacks a key, raises on the way (``change["dynamodb"]["Keys"]``): the chunk is declined.
+    A change is a dict when ``change["dynamodb"]`` does not raise: no other JSON value takes a string index.
     """
     choice, wanted = config.image, None if config.events == EVENT_NAMES else config.events
     get = itemgetter(*heads) if len(heads) > 1 else lambda image: (image[heads[0]],)
@@ -241,19 +242,22 @@ def _dict_chunk_reader(config: Config, heads: list[str], paths: list[str]) -> Ch
     strict_a2b = partial(a2b_base64, strict_mode=True)
 
     def read(part: Sequence[Mapping[str, Any]]) -> tuple[list[bool] | None, Columns] | None:
+        datas = list(map(_get_data, part))
+        if set(map(type, datas)) != _STR:  # a2b_base64 would take bytes too
+            return None
+        texts = list(map(bytes.decode, map(strict_a2b, datas)))  # not base64, not UTF-8: raises
         names: list[Any] = []
         rows: list[tuple[Any, ...]] = []
         found: list[Any] = []
-        for data in map(_get_data, part):
-            text = strict_a2b(data).decode("utf-8")  # not text, not base64, not UTF-8: raises
+        ends: list[int] = []
+        for text in texts:
             change, end = _SCAN(text, 0)
-            ddb = change["dynamodb"]
+            ends.append(end)
+            ddb = change["dynamodb"]  # raises unless change and ddb are dicts
             keys = ddb["Keys"]
             new, old = ddb.get("NewImage", _ABSENT), ddb.get("OldImage", _ABSENT)
             if (
-                end != len(text)
-                or type(change) is not dict
-                or type(keys) is not dict
+                type(keys) is not dict
                 or (new is not _ABSENT and type(new) is not dict)
                 or (old is not _ABSENT and type(old) is not dict)
             ):
@@ -273,6 +277,8 @@ def _dict_chunk_reader(config: Config, heads: list[str], paths: list[str]) -> Ch
                 found.append(ddb.get(one_inner))
             elif order:
                 found.append((*map(change.get, tops), *map(ddb.get, inners)))
+        if ends != list(map(len, texts)):  # text after the document: the fast row (the decoder judges)
+            return None
         if not set(names) <= EVENT_NAMES:
             return None
         kept = None

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import binascii
 import re
+from collections.abc import Callable
 from datetime import UTC, datetime
 
 from .records import RecordError
@@ -72,19 +73,31 @@ def all_numbers(texts: list[str]) -> bool:
 
     >>> all_numbers(["42", "-1.5E+3", ".5"]), all_numbers(["1", "1\\n2"]), all_numbers(["1", 2])
     (True, False, False)
+    >>> all_numbers(["1", "20"]), all_numbers(["1", ""]), all_numbers(["-1.25", "3"]), all_numbers(["1.2.3"])
+    (True, False, True, False)
     """
     try:
         joined = "\n".join(texts)
     except TypeError:  # not all text
         return False
-    return joined.count("\n") == len(texts) - 1 and _numbers(joined) is not None
+    if joined.count("\n") != len(texts) - 1:  # a text holding a line break
+        return False
+    if joined.isascii() and joined.replace("\n", "").isdigit():  # integers, the commonest, without a regex
+        return "\n\n" not in joined and joined[0] != "\n" and joined[-1] != "\n"  # none empty
+    return _numbers(joined)
 
 
-def _numbers(text: str) -> re.Match[str] | None:
-    """Numbers, one per line: compiled on the first call, which puts the pattern's ``fullmatch`` in its place."""
-    global _numbers  # noqa: PLW0603 - the compiled pattern takes this function's place
-    _numbers = re.compile(f"(?:{_NUMBER_SYNTAX}\n)*{_NUMBER_SYNTAX}").fullmatch
-    return _numbers(text)
+def _numbers(text: str) -> bool:
+    """Numbers, one per line: decimals by a quick pattern, else DynamoDB's whole syntax (compiled on first use)."""
+    global _DECIMALS, _NUMBERS  # noqa: PLW0603 - compiled on the first call, not at import (the cold start)
+    if _DECIMALS is None or _NUMBERS is None:
+        _DECIMALS = re.compile(r"(?:-?[0-9]+(?:\.[0-9]+)?\n)*-?[0-9]+(?:\.[0-9]+)?").fullmatch
+        _NUMBERS = re.compile(f"(?:{_NUMBER_SYNTAX}\n)*{_NUMBER_SYNTAX}").fullmatch
+    return _DECIMALS(text) is not None or _NUMBERS(text) is not None
+
+
+_DECIMALS: Callable[[str], re.Match[str] | None] | None = None
+_NUMBERS: Callable[[str], re.Match[str] | None] | None = None
 
 
 def is_base64(text: str) -> bool:

@@ -28,6 +28,7 @@ from pipeline.parse import PARSERS
 from pipeline.plan import fast_rows
 from pipeline.project import ColumnPresence
 from pipeline.tools.generate import generate_event
+from pipeline.values import all_numbers, is_number
 
 COLUMNS = [
     "a",
@@ -169,3 +170,12 @@ def test_batches_of_several_chunks_get_the_stages_answers(parser, source, budget
     results = [r["result"] for r in found[0]["response"]["records"]]
     assert results.count("Ok") > CHUNK_RECORDS
     assert (budget is None) == ("Dropped" not in results)
+
+
+number_like = st.text(alphabet="0123456789.-+eE\n ١", max_size=6) | numbers
+
+
+@settings(max_examples=500)
+@given(st.lists(number_like, min_size=1, max_size=8))
+def test_a_column_is_all_numbers_when_each_of_its_texts_is_one(texts):
+    assert all_numbers(texts) == all(map(is_number, texts))
