@@ -179,3 +179,13 @@ number_like = st.text(alphabet="0123456789.-+eE\n ١", max_size=6) | numbers
 @given(st.lists(number_like, min_size=1, max_size=8))
 def test_a_column_is_all_numbers_when_each_of_its_texts_is_one(texts):
     assert all_numbers(texts) == all(map(is_number, texts))
+
+
+@pytest.mark.parametrize("parser", PARSERS)
+def test_a_record_whose_data_is_bytes_not_text_gets_the_stages_answer(parser):
+    """A Python caller may pass bytes: ``a2b_base64`` would take them, the stages refuse them."""
+    change = {"eventName": "INSERT", "dynamodb": {"Keys": {"a": {"S": "k"}}, "NewImage": {"a": {"S": "v"}}}}
+    event = firehose_event([json.dumps(change).encode()] * 3)
+    event["records"][1]["data"] = event["records"][1]["data"].encode()
+    found = all_both_ways([event], {"PIPELINE_COLUMNS": "a"}, parser=parser)
+    assert [r["result"] for r in found[0]["response"]["records"]] == ["Ok", "ProcessingFailed", "Ok"]
