@@ -15,7 +15,7 @@ from .iceberg import with_otf_metadata
 from .logs import embedded_metrics, log
 from .parse import EVENT_NAMES, MSGSPEC_LOADED, keep_events, parse, reads_for, resolve_parser
 from .partitions import with_partition_keys
-from .plan import answer, fast_rows
+from .plan import answer, fast_chunks, fast_rows
 from .project import ColumnPresence, note_presence, project
 from .records import Stage, chain, per_record
 from .reingest import Reingester, ReingestError, fail_one, to_source, to_target
@@ -129,6 +129,7 @@ def make_handler(
     fusable = all(hasattr(stage, "steps") for stage in built)  # else the plan cannot run the stages' steps
     steps = [step for stage in built for step in getattr(stage, "steps", ())]
     row = fast_rows(config, steps, parser=parser, presence=presence) if fusable and fast else None
+    chunk = fast_chunks(config, parser=parser, presence=presence) if row is not None else None
     make_target = reingester or (
         lambda event, context: to_source(event, context, max_attempts=config.reingest_max_attempts)
     )
@@ -146,7 +147,9 @@ def make_handler(
             send = to_target(target) if target is not None else fail_one
             answered = Response(summary)
             if row is not None:
-                bytes_in = answer(batch, row, transform=transform, budget=budget, send=send, response=answered)
+                bytes_in = answer(
+                    batch, row, transform=transform, budget=budget, send=send, response=answered, chunk=chunk
+                )
             else:
                 for rec in transform(batch):
                     answered.add(send(budget.admit(rec)))

@@ -198,6 +198,21 @@ class Budget:
             return True
         return False
 
+    def take_all(self, data_chars: list[int]) -> bool:
+        """:meth:`take` for the next ``len(data_chars)`` records at once: all of them if all fit, else none.
+
+        >>> budget = Budget(1000, ["a", "b"])
+        >>> budget.take_all([100, 100]), budget.seen, budget.take_all([1])
+        (True, 2, False)
+        """
+        n = len(data_chars)
+        size = n * _OK_GROWTH + sum(data_chars)
+        if self.seen + n <= self.expected and self.used + size <= self.max_bytes:
+            self.used += size
+            self.seen += n
+            return True
+        return False
+
     def admit(self, rec: Record) -> Record:
         """The next record as the response can take it: an ``Ok`` one that does not fit is Dropped or failed."""
         self.seen += 1

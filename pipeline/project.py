@@ -5,7 +5,7 @@ Only the attributes the columns ask for are looked up; nothing is converted yet 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 from .columns import Column, parse_columns
@@ -127,6 +127,18 @@ class ColumnPresence:
             self.changes += 1
             for name in [n for n in unseen if row.get(n) is not None]:
                 unseen.discard(name)
+
+    def see_columns(self, columns: Mapping[str, Sequence[Any]], rows: int) -> None:
+        """Note *rows* rows given column by column (each column's values, one per row), as :meth:`see` would.
+
+        >>> presence = ColumnPresence(["id", "gone"])
+        >>> presence.see_columns({"id": [None, {"N": "1"}], "gone": [None, None]}, 2)
+        >>> presence
+        ColumnPresence(unseen=['gone'], changes=2)
+        """
+        self.changes += rows
+        for name in [n for n in self.unseen if n in columns and columns[n].count(None) < rows]:
+            self.unseen.discard(name)
 
     def never_seen(self, least_changes: int = 100) -> list[str]:
         """The columns no row had, in configured order, if at least *least_changes* rows were seen."""

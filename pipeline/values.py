@@ -24,6 +24,7 @@ from datetime import UTC, datetime
 from .records import RecordError
 
 __all__ = [
+    "all_numbers",
     "always_empty",
     "check_binary",
     "check_number",
@@ -64,6 +65,26 @@ def _number(text: str) -> re.Match[str] | None:
     global _number  # noqa: PLW0603 - the compiled pattern takes this function's place
     _number = re.compile(_NUMBER_SYNTAX).fullmatch
     return _number(text)
+
+
+def all_numbers(texts: list[str]) -> bool:
+    """Whether every one of *texts* is a number in DynamoDB's syntax (one regex over them all, joined).
+
+    >>> all_numbers(["42", "-1.5E+3", ".5"]), all_numbers(["1", "1\\n2"]), all_numbers(["1", 2])
+    (True, False, False)
+    """
+    try:
+        joined = "\n".join(texts)
+    except TypeError:  # not all text
+        return False
+    return joined.count("\n") == len(texts) - 1 and _numbers(joined) is not None
+
+
+def _numbers(text: str) -> re.Match[str] | None:
+    """Numbers, one per line: compiled on the first call, which puts the pattern's ``fullmatch`` in its place."""
+    global _numbers  # noqa: PLW0603 - the compiled pattern takes this function's place
+    _numbers = re.compile(f"(?:{_NUMBER_SYNTAX}\n)*{_NUMBER_SYNTAX}").fullmatch
+    return _numbers(text)
 
 
 def is_base64(text: str) -> bool:

@@ -1,0 +1,170 @@
+"""A chunk worked out column by column gives, for each record, what the fast row gives it, or nothing at all.
+
+:func:`pipeline.plan.fast_chunks` answers a chunk of records with C-level maps over its columns; the fast row
+(:func:`pipeline.plan.fast_rows`) answers one record at a time, and the tests in ``test_plan.py`` hold it to the
+stages' answers. So the chunk is held to the fast row: on batches of one-change records (what the chunk takes)
+with any values in them, bad ones included, the chunk either declines (None) or gives every record the fast
+row's own value and that value's base64 text, and notes the same columns as seen, with either parser. The
+handler built with the chunks is then compared with the stages on such batches, and on batches of several
+chunks with a budget that runs out in one of them, as ``test_plan.py`` does on every other kind.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from typing import Any
+
+import pytest
+from conftest import firehose_event
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from test_plan import all_both_ways, changes, value, with_budget
+
+from pipeline import Config
+from pipeline.budget import response_floor
+from pipeline.parse import PARSERS
+from pipeline.plan import CHUNK_RECORDS, PENDING, fast_chunks, fast_rows
+from pipeline.project import ColumnPresence
+from pipeline.tools.generate import generate_event
+
+COLUMNS = [
+    "a",
+    "a,b,amount",
+    "amount,a",  # not in the image's order
+    "x=a,y=a,b",  # one attribute twice
+    "a,amountt",  # a misspelt column: never seen
+    "e=@eventName,a,when=@approximateCreationDateTime",
+    "@eventID,@awsRegion,@sizeBytes,a",
+    "é,a b,@eventName",  # names that are not identifiers
+]
+chunk_configs = st.fixed_dictionaries(
+    {
+        "PIPELINE_COLUMNS": st.sampled_from(COLUMNS),
+        "PIPELINE_FORMAT": st.sampled_from(["csv", "tsv"]),
+        "PIPELINE_IMAGE": st.sampled_from(["auto", "new", "old", "keys"]),
+        "PIPELINE_EVENTS": st.sampled_from(["INSERT,MODIFY,REMOVE", "INSERT", "MODIFY,REMOVE"]),
+        "PIPELINE_NULL": st.sampled_from(["", "NULL"]),
+    }
+)
+# a column of one kind, as real tables have, so that a whole column is often all S or all N; now and then a value
+# the fast row refuses (a lone surrogate, a bad number), so that the chunk must decline
+texts = st.sampled_from(["x", "", "a,b", 'say "hi"', "two\nlines", "tab\there", "back\\slash", "Zürich"])
+numbers = st.sampled_from(["0", "-1", "1.50", "1.5E+30", ".5", "5.", "007", "12345678901234567890123456789012345678"])
+refused = st.sampled_from([{"S": "\ud800"}, {"N": "1\n2"}, {"N": "NaN"}, {"N": ""}, {"S": "a", "N": "1"}])
+kinds = st.sampled_from([texts.map(lambda s: {"S": s}), numbers.map(lambda n: {"N": n})])
+
+
+@st.composite
+def clean_changes(draw: st.DrawFn, kinds: dict[str, Any]) -> dict[str, Any]:
+    """A change whose images' attributes are of their column's kind, now and then of any other, or absent."""
+    change = draw(changes())
+    for which in ("NewImage", "OldImage", "Keys"):
+        image = change["dynamodb"].get(which)
+        if image is None:
+            continue
+        for name, kind in kinds.items():
+            roll = draw(st.integers(0, 99))
+            if roll < 85:
+                image[name] = draw(kind)
+            elif roll < 90:
+                image[name] = draw(value)
+            elif roll < 92:
+                image[name] = draw(refused)
+    return change
+
+
+@st.composite
+def clean_events(draw: st.DrawFn) -> dict[str, Any]:
+    """Batches of one change per record, all good base64: what a chunk takes, with any values in the images."""
+    of_kind = {name: draw(kinds) for name in ("a", "b", "amount", "é", "a b")}
+    found = draw(st.lists(clean_changes(of_kind), min_size=1, max_size=12))
+    return firehose_event([json.dumps(c).encode() for c in found], kinesis=draw(st.booleans()))
+
+
+@settings(max_examples=200)
+@given(clean_events(), chunk_configs)
+def test_a_chunk_gives_each_record_the_fast_rows_value_or_declines(event, env):
+    config = Config.from_env(env)
+    chunk_presence, row_presence = (
+        ColumnPresence.for_columns(config.columns),
+        ColumnPresence.for_columns(config.columns),
+    )
+    chunk = fast_chunks(config, parser="msgspec", presence=chunk_presence)
+    row = fast_rows(config, [], parser="msgspec", presence=row_presence)
+    assert chunk is not None and row is not None
+    records = event["records"]
+    done = chunk(records)
+    if done is None:
+        return
+    values, texts = done
+    assert len(values) == len(texts) == len(records)
+    for rec, got, text in zip(records, values, texts, strict=True):
+        assert got is not PENDING
+        assert row(rec) == got
+        if type(got) is bytes:
+            assert text == base64.b64encode(got).decode()
+    assert chunk_presence.unseen == row_presence.unseen
+
+
+@pytest.mark.parametrize("parser", PARSERS)
+def test_a_chunk_takes_a_batch_of_plain_records(parser):
+    """The chunk does not decline the common batch: the property above would pass with a chunk that always did."""
+    changes = [
+        {
+            "eventName": "INSERT",
+            "dynamodb": {"Keys": {"a": {"S": "k"}}, "NewImage": {"a": {"S": f"v{i}"}, "amount": {"N": str(i)}}},
+        }
+        for i in range(3)
+    ]
+    event = firehose_event([json.dumps(c).encode() for c in changes])
+    chunk = fast_chunks(Config.from_env({"PIPELINE_COLUMNS": "a,amount,e=@eventName"}), parser=parser)
+    assert chunk is not None
+    assert chunk(event["records"]) == (
+        [b"v0,0,INSERT\n", b"v1,1,INSERT\n", b"v2,2,INSERT\n"],
+        ["djAsMCxJTlNFUlQK", "djEsMSxJTlNFUlQK", "djIsMixJTlNFUlQK"],
+    )
+
+
+@pytest.mark.parametrize(
+    "env",
+    [
+        {"PIPELINE_COLUMNS": "a.b"},  # a path
+        {"PIPELINE_COLUMNS": "a,@recordId"},  # a field that reads the Firehose record
+        {"PIPELINE_COLUMNS": "a", "PIPELINE_FORMAT": "jsonl"},
+        {"PIPELINE_COLUMNS": "a", "PIPELINE_PARTITION_KEYS": "t=@tableName"},
+        {"PIPELINE_COLUMNS": "a", "PIPELINE_FORMAT": "tsv", "PIPELINE_NULL": "\\N"},
+    ],
+)
+@pytest.mark.parametrize("parser", PARSERS)
+def test_what_the_chunks_leave_to_the_fast_row(parser, env):
+    assert fast_chunks(Config.from_env(env), parser=parser) is None
+
+
+@pytest.mark.parametrize("parser", PARSERS)
+@settings(max_examples=40)
+@given(st.lists(clean_events(), min_size=1, max_size=2), chunk_configs, st.none() | st.floats(0, 1))
+def test_the_handler_with_chunks_answers_as_the_stages_do(parser, events, env, share):
+    all_both_ways(events, with_budget(events[0], env, share), parser=parser)
+
+
+@pytest.mark.parametrize("parser", PARSERS)
+@pytest.mark.parametrize("source", ["kinesis", "direct"])
+@pytest.mark.parametrize("budget", [None, 0.5], ids=["room", "budget-runs-out"])
+def test_batches_of_several_chunks_get_the_stages_answers(parser, source, budget):
+    """Chunks taken whole, one declined (a garbage record in it), one that the budget cuts in the middle."""
+    event = generate_event(600_000, source, seed=5)
+    records = event["records"]
+    assert len(records) > 2 * CHUNK_RECORDS
+    records[CHUNK_RECORDS + 3]["data"] = "not base64!"
+    env = {
+        "PIPELINE_COLUMNS": "id,customer,amount,quantity,status,note,event=@eventName,at=@approximateCreationDateTime"
+    }
+    if budget is not None:  # room for about half the records' lines
+        env["PIPELINE_MAX_RESPONSE_BYTES"] = str(
+            int(response_floor(r["recordId"] for r in records)[0] + budget * 60_000)
+        )
+    found = all_both_ways([event], env, parser=parser)
+    results = [r["result"] for r in found[0]["response"]["records"]]
+    assert results.count("Ok") > CHUNK_RECORDS
+    assert (budget is None) == ("Dropped" not in results)
