@@ -24,11 +24,10 @@ from .attributes import json_number, to_json, to_text
 from .budget import LAMBDA_RESPONSE_LIMIT, BudgetError, entry_size, within_budget
 from .columns import Column, parse_column, parse_columns
 from .config import Config, ConfigError
-from .decode import decode
 from .encode import FORMATS, csv_line, encode, json_line, tsv_line
 from .fields import FIELDS, change_version
 from .iceberg import with_otf_metadata
-from .parse import EVENT_NAMES, check_change, keep_events, parse
+from .parse import EVENT_NAMES, check_change, decode, keep_events, parse
 from .partitions import parse_partition_keys, with_partition_keys
 from .project import IMAGES, project
 from .records import (

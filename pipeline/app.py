@@ -8,14 +8,14 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from .budget import Budget, BudgetError
+from .chunks import fast_chunks
 from .config import Config
-from .decode import decode, strict_b64decode
 from .encode import encode
 from .iceberg import with_otf_metadata
 from .logs import embedded_metrics, log
-from .parse import EVENT_NAMES, MSGSPEC_LOADED, keep_events, parse, reads_for, resolve_parser
+from .parse import EVENT_NAMES, MSGSPEC_LOADED, decode, keep_events, parse, reads_for, resolve_parser, strict_b64decode
 from .partitions import with_partition_keys
-from .plan import answer, fast_chunks, fast_rows
+from .plan import answer, fast_rows
 from .project import ColumnPresence, note_presence, project
 from .records import Stage, chain, per_record
 from .reingest import Reingester, ReingestError, fail_one, to_source, to_target

@@ -21,10 +21,9 @@ from runs import pipeline_log
 from test_properties import configs, messy_events, payload, typed
 
 from pipeline import Config, RecordError, make_handler, parse, stages
-from pipeline.decode import b64decode, strict_b64decode
 from pipeline.encode import _json_lines, _stdlib_json_lines
 from pipeline.local.context import LocalContext
-from pipeline.parse import PARSERS
+from pipeline.parse import PARSERS, b64decode, strict_b64decode
 from pipeline.records import chain, describe
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -1,6 +1,6 @@
 """A chunk worked out column by column gives, for each record, what the fast row gives it, or nothing at all.
 
-:func:`pipeline.plan.fast_chunks` answers a chunk of records with C-level maps over its columns; the fast row
+:func:`pipeline.chunks.fast_chunks` answers a chunk of records with C-level maps over its columns; the fast row
 (:func:`pipeline.plan.fast_rows`) answers one record at a time, and the tests in ``test_plan.py`` hold it to the
 stages' answers. So the chunk is held to the fast row: on batches of one-change records (what the chunk takes)
 with any values in them, bad ones included, the chunk either declines (None) or gives every record the fast
@@ -23,8 +23,9 @@ from test_plan import all_both_ways, changes, value, with_budget
 
 from pipeline import Config
 from pipeline.budget import response_floor
+from pipeline.chunks import CHUNK_RECORDS, PENDING, fast_chunks
 from pipeline.parse import PARSERS
-from pipeline.plan import CHUNK_RECORDS, PENDING, fast_chunks, fast_rows
+from pipeline.plan import fast_rows
 from pipeline.project import ColumnPresence
 from pipeline.tools.generate import generate_event
 

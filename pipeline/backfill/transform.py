@@ -24,7 +24,7 @@ from typing import Any, NamedTuple
 
 from ..app import stages
 from ..config import Config
-from ..decode import decode
+from ..parse import decode
 from ..records import FAILED, OK, Record, RecordError, Stage
 from ..sinks.errors_output import FailedRecord, error_line
 from ..sinks.prefixes import render_prefix
