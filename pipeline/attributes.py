@@ -163,14 +163,57 @@ def plain_map(image: Mapping[str, Any], raw: Any) -> dict[str, Any]:
 def plain_image(image: dict[str, Any], raw: Any) -> dict[str, Any]:
     """:func:`plain_map` done in place: *image*'s values (and its maps' values) are replaced by their plain ones.
 
-    For an image decoded for this alone (nothing else reads it): no second dict is built. On an error the
-    image is left half converted.
+    For an image decoded for this alone (nothing else reads it): no second dict is built, and each typed value
+    is taken apart (emptied) on the way. The same values and the same errors as :func:`plain_map`; on an error
+    the image is left half converted.
 
-    >>> image = {"s": {"S": "x"}, "m": {"M": {"n": {"N": "7"}}}}
+    >>> image = {"s": {"S": "x"}, "m": {"M": {"n": {"N": "7"}}}, "gone": None}
     >>> plain_image(image, str) is image, image
-    (True, {'s': 'x', 'm': {'n': '7'}})
+    (True, {'s': 'x', 'm': {'n': '7'}, 'gone': None})
     """
-    return _plain_into(image, image, raw, True)
+    return _take_plain(image, raw, True)
+
+
+def _take_plain(image: dict[str, Any], raw: Any, top: bool) -> dict[str, Any]:
+    """*image* made plain in place; a None value is None if *top* (an image's, not a map's).
+
+    Each typed value gives up its one ``(type, value)`` pair (``popitem``): one call instead of a look-up per
+    type tried, and a value left non-empty had two types. The usual types are written inline; the others,
+    and any value of the wrong type, are :func:`to_plain`'s, with its reasons.
+    """
+    for name, value in image.items():
+        try:
+            kind, v = value.popitem()
+        except (AttributeError, KeyError):  # not a dict (None, a list, ...) or {}
+            if value is None and top:
+                continue
+            raise RecordError(_NOT_TYPED) from None
+        if value:  # a second type
+            raise RecordError(_NOT_TYPED)
+        if kind == "S" and type(v) is str:
+            image[name] = v
+        elif kind == "N" and type(v) is str:
+            if (  # json_number's first test, inlined
+                v.isascii()
+                and v.replace(".", "", 1).isdigit()
+                and v[0] != "."
+                and v[-1] != "."
+                and (v[0] != "0" or len(v) == 1 or v[1] == ".")
+            ):
+                image[name] = raw(v)
+            else:
+                image[name] = raw(json_number(v))
+        elif kind == "BOOL" and type(v) is bool:
+            image[name] = v
+        elif kind == "NULL":
+            image[name] = None
+        elif kind == "M" and type(v) is dict:
+            image[name] = _take_plain(v, raw, False)
+        elif kind == "SS" and type(v) is list and {*map(type, v)} <= _STR:
+            image[name] = v
+        else:
+            image[name] = to_plain({kind: v}, raw)
+    return image
 
 
 def _plain_into(out: dict[str, Any], image: Mapping[str, Any], raw: Any, none: bool) -> dict[str, Any]:

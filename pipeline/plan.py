@@ -163,7 +163,7 @@ def _whole_row(config: Config) -> FastRow:
     """
     partition_keys = config.partition_keys
     reads = reads_for(None, [k.column.spec for k in partition_keys], config.image)
-    change_of = _one_change(msgspec.json.Decoder(payload_type(reads, dict[str, Any], msgspec.Raw)).decode)
+    decode = msgspec.json.Decoder(payload_type(reads, dict[str, Any], msgspec.Raw)).decode
     as_dict = msgspec.json.Decoder(dict[str, Any]).decode  # an image kept raw, once chosen
     write = msgspec.json.Encoder().encode
     raw_type, unset = msgspec.Raw, msgspec.UNSET
@@ -172,10 +172,14 @@ def _whole_row(config: Config) -> FastRow:
     key = "OldImage" if choice == "old" else "NewImage"
 
     def row(rec: Mapping[str, Any]) -> Any:
-        change = change_of(rec)
-        if change is None:
+        data = rec["data"]  # _one_change's work, inlined (one call less per record)
+        if type(data) is not str:
             return None
+        payload = b64decode(data)
+        change = decode(payload if payload.isascii() else json_body(payload))
         ddb = change.dynamodb
+        if ddb is unset or change.eventName is unset:
+            return None
         if choice == "auto":  # NewImage, else OldImage, else Keys; the others only checked to be objects
             image = ddb.NewImage
             keys = ddb.Keys
@@ -185,8 +189,10 @@ def _whole_row(config: Config) -> FastRow:
                     image = keys
                     keys = None
                 image = as_dict(image)  # an image that is not an object raises: the general way
-            elif memoryview(ddb.OldImage or b"{")[0] != _OPEN_BRACE:  # UNSET is false
-                return None
+            else:
+                old = ddb.OldImage
+                if old is not unset and memoryview(old)[0] != _OPEN_BRACE:
+                    return None
             if keys is not None and memoryview(keys)[0] != _OPEN_BRACE:
                 return None
         elif choice == "keys":
