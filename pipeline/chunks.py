@@ -30,12 +30,10 @@ from .project import ColumnPresence
 if MSGSPEC_LOADED:
     import msgspec
 
-__all__ = ["CHUNK_RECORDS", "PENDING", "Chunk", "Columns", "fast_chunks", "heads_of"]
+__all__ = ["CHUNK_RECORDS", "Chunk", "Columns", "fast_chunks", "heads_of"]
 
-#: What :func:`pipeline.plan.answer` finds for a record the chunk did not work out: it calls the fast row.
-PENDING: Any = object()
 #: A chunk of Firehose records -> ``(values, texts)``: each record's fast-row value (what the fast row would
-#: give, or PENDING) and its line's base64 text (or None); None when the chunk cannot be done this way.
+#: give) and its line's base64 text (or None); None when the chunk cannot be done this way.
 Chunk = Callable[[Sequence[Mapping[str, Any]]], "tuple[list[Any], list[str | None]] | None"]
 CHUNK_RECORDS = 64  # enough to pay for the calls per chunk, few enough to keep peak memory under 0.3x the event
 _SPECIALS = {"csv": ('"', ",", "\n", "\r"), "tsv": ("\\", "\t", "\n", "\r")}
@@ -120,10 +118,6 @@ def _chunk(config: Config, read: ChunkReader, getters: list[ColumnGetter], prese
                 return None
             kept, columns = found
             got = [get(columns) for get in getters]
-            if presence is not None and presence.unseen:
-                presence.see_columns(
-                    dict(zip(names_of_columns, [values for values, _ in got], strict=True)), len(columns.names)
-                )
             cells = []
             for values, texts in got:
                 if texts is None:
@@ -139,6 +133,8 @@ def _chunk(config: Config, read: ChunkReader, getters: list[ColumnGetter], prese
             texts_out: list[str | None] = list(map(bytes.decode, map(_b2a, values)))
         except Exception:  # the records take the fast row, whose answer is the one given
             return None
+        if presence is not None and presence.unseen:  # once the lines are made, as the fast row notes its rows
+            presence.see_columns(dict(zip(names_of_columns, [col for col, _ in got], strict=True)), len(lines))
         if kept is None:
             return values, texts_out
         lines_in, texts_in = iter(values), iter(texts_out)

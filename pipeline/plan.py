@@ -25,13 +25,13 @@ from __future__ import annotations
 
 from binascii import b2a_base64
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from itertools import repeat
+from functools import partial
 from operator import add, attrgetter, itemgetter, methodcaller
 from typing import Any
 
 from .attributes import plain_image
 from .budget import Budget, metadata_size
-from .chunks import CHUNK_RECORDS, PENDING, Chunk, heads_of
+from .chunks import CHUNK_RECORDS, Chunk, heads_of
 from .columns import Column, attribute_of
 from .config import Config
 from .encode import encode, line_encoder
@@ -61,6 +61,7 @@ __all__ = ["FastRow", "answer", "fast_rows"]
 _get_data = itemgetter("data")
 _ends_padded, _ends_double_padded = methodcaller("endswith", "="), methodcaller("endswith", "==")
 _BYTES = frozenset({bytes})
+_b2a = partial(b2a_base64, newline=False)
 
 #: A Firehose record -> its output line (bytes), a Drop, or None: "take the general way".
 FastRow = Callable[[Mapping[str, Any]], Any]
@@ -369,8 +370,10 @@ def answer(
 ) -> int:
     """Answer every record of *batch* into *response*: the fast row's line when it fits, else the general way.
 
-    With *chunk* (:func:`fast_chunks`), the batch is worked out a chunk at a time first: a record the chunk
-    gives a value for takes it instead of calling the fast row.
+    The batch is worked out a chunk of :data:`~pipeline.chunks.CHUNK_RECORDS` at a time: by *chunk*
+    (:func:`~pipeline.chunks.fast_chunks`) when it takes the chunk, else by the fast row, record by record. A
+    chunk whose every record has its line goes into the response at once if the budget has room for it all;
+    any other is answered record by record.
 
     *transform* is the stages' chain (for a record the fast row leaves), *send* re-ingests or fails a record
     the budget turned away (:func:`pipeline.reingest.to_target`, :func:`pipeline.reingest.fail_one`). Gives
@@ -381,13 +384,13 @@ def answer(
         for start in range(0, len(batch), CHUNK_RECORDS):
             part = batch[start : start + CHUNK_RECORDS]
             done = chunk(part) if chunk is not None else None
-            counts = _all_at_once(part, *done, budget=budget, entries=response.entries) if done is not None else None
+            if done is None:
+                done = _rows_of(part, row)
+            counts = _all_at_once(part, *done, budget=budget, entries=response.entries)
             if counts is not None:
                 tally[:] = map(add, tally, counts)
             else:
-                _one_by_one(
-                    part, done, row, transform=transform, budget=budget, send=send, response=response, tally=tally
-                )
+                _one_by_one(part, *done, transform=transform, budget=budget, send=send, response=response, tally=tally)
     finally:  # counted however the loop ends, so that a failed invocation's summary is right
         response.add_ok_counts(*tally[:3])
     return tally[3] * 3 // 4 - tally[4]
@@ -395,8 +398,8 @@ def answer(
 
 def _one_by_one(
     part: Sequence[Mapping[str, Any]],
-    done: tuple[list[Any], list[str | None]] | None,
-    row: FastRow,
+    values: list[Any],
+    texts: list[str | None],
     *,
     transform: Stage,
     budget: Budget,
@@ -404,24 +407,19 @@ def _one_by_one(
     response: Response,
     tally: list[int],
 ) -> None:
-    """Answer each record of *part*: with the chunk's value when *done* has one, else the fast row's; *tally*
-    gets the counts (see :func:`answer`), however this ends."""
+    """Answer each record of *part* from its fast-row value (and its line's base64 text, if made): an ``Ok``
+    entry if the budget has room, else the general way; *tally* gets the counts (see :func:`answer`), however
+    this ends."""
     entries = response.entries
     append, take, admit, answered = entries.append, budget.take, budget.admit, response.add
     ok = data_bytes = data_chars = chars_in = padding_in = 0
-    values, texts = done if done is not None else (repeat(PENDING), repeat(None))
     try:
-        for rec, value, text in zip(part, values, texts, strict=False):  # a chunk undone: repeat()
+        for rec, value, text in zip(part, values, texts, strict=True):
             data = rec.get("data")  # counted here, while the record is at hand, for the summary's bytesIn
             if type(data) is str:
                 chars_in += len(data)
                 if data.endswith("="):
                     padding_in += 1 + data.endswith("==")
-            if value is PENDING:
-                try:
-                    value = row(rec)
-                except Exception:  # the stages give the answer and its reason
-                    value = None
             if type(value) is bytes:
                 if text is None:
                     text = b2a_base64(value, newline=False).decode()
@@ -452,6 +450,20 @@ def _one_by_one(
             answered(send(admit(found)))
     finally:
         tally[:] = map(add, tally, (ok, data_bytes, data_chars, chars_in, padding_in))
+
+
+def _rows_of(part: Sequence[Mapping[str, Any]], row: FastRow) -> tuple[list[Any], list[str | None]]:
+    """Each record's fast-row value (None where it raised: the general way), and each line's base64 text if every
+    record has one."""
+    values = []
+    for rec in part:
+        try:
+            values.append(row(rec))
+        except Exception:  # the stages give the answer and its reason
+            values.append(None)
+    if set(map(type, values)) == _BYTES:
+        return values, list(map(bytes.decode, map(_b2a, values)))
+    return values, [None] * len(values)
 
 
 def _all_at_once(
