@@ -21,6 +21,7 @@ import binascii
 import re
 from collections.abc import Callable
 from datetime import UTC, datetime
+from itertools import repeat
 
 from .records import RecordError
 
@@ -75,6 +76,8 @@ def all_numbers(texts: list[str]) -> bool:
     (True, False, False)
     >>> all_numbers(["1", "20"]), all_numbers(["1", ""]), all_numbers(["-1.25", "3"]), all_numbers(["1.2.3"])
     (True, False, True, False)
+    >>> all_numbers(["5.", ".5", "007"]), all_numbers(["1", "."]), all_numbers(["1.5", "2..0"])
+    (True, False, False)
     """
     try:
         joined = "\n".join(texts)
@@ -82,21 +85,20 @@ def all_numbers(texts: list[str]) -> bool:
         return False
     if joined.count("\n") != len(texts) - 1:  # a text holding a line break
         return False
-    if joined.isascii() and joined.replace("\n", "").isdigit():  # integers, the commonest, without a regex
-        return "\n\n" not in joined and joined[0] != "\n" and joined[-1] != "\n"  # none empty
+    if joined.isascii() and joined.replace("\n", "").replace(".", "").isdigit():  # digits and points: no regex
+        # each a number if none is empty or a lone point, and none has two points ('5.', '.5' and '007' are)
+        return "" not in texts and "." not in texts and max(map(str.count, texts, repeat("."))) <= 1
     return _numbers(joined)
 
 
 def _numbers(text: str) -> bool:
-    """Numbers, one per line: decimals by a quick pattern, else DynamoDB's whole syntax (compiled on first use)."""
-    global _DECIMALS, _NUMBERS  # noqa: PLW0603 - compiled on the first call, not at import (the cold start)
-    if _DECIMALS is None or _NUMBERS is None:
-        _DECIMALS = re.compile(r"(?:-?[0-9]+(?:\.[0-9]+)?\n)*-?[0-9]+(?:\.[0-9]+)?").fullmatch
+    """Numbers, one per line, by DynamoDB's whole syntax: compiled on the first call, not at import (cold start)."""
+    global _NUMBERS  # noqa: PLW0603
+    if _NUMBERS is None:
         _NUMBERS = re.compile(f"(?:{_NUMBER_SYNTAX}\n)*{_NUMBER_SYNTAX}").fullmatch
-    return _DECIMALS(text) is not None or _NUMBERS(text) is not None
+    return _NUMBERS(text) is not None
 
 
-_DECIMALS: Callable[[str], re.Match[str] | None] | None = None
 _NUMBERS: Callable[[str], re.Match[str] | None] | None = None
 
 
