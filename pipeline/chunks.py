@@ -170,14 +170,21 @@ def _field_getter(field: str) -> ColumnGetter:
 
 
 def _struct_chunk_reader(config: Config, heads: list[str], paths: list[str]) -> ChunkReader:
-    """The chunk's payloads decoded into the fast row's structs (:func:`_struct_reader`), made columns."""
+    """The chunk's payloads decoded into the fast row's structs (:func:`pipeline.plan.fast_rows`), made columns.
+
+    With ``auto``, OldImage and Keys are only checked to be objects, their contents skipped; a change without a
+    NewImage (a REMOVE) is decoded again with them, to take OldImage, else Keys.
+    """
     assert config.columns is not None
     image_type = image_struct(heads)
     reads = reads_for(config.columns, [k.column.spec for k in config.partition_keys], config.image)
-    decode = msgspec.json.Decoder(payload_type(reads, image_type)).decode
+    choice = config.image
+    whole = msgspec.json.Decoder(payload_type(reads, image_type)).decode
+    decode = (
+        msgspec.json.Decoder(payload_type(reads, image_type, image_struct([]))).decode if choice == "auto" else whole
+    )
     convert, astuple, unset, empty = msgspec.convert, msgspec.structs.astuple, msgspec.UNSET, image_type()
     event, dynamodb = attrgetter("eventName"), attrgetter("dynamodb")
-    choice = config.image
     chosen = attrgetter({"auto": "NewImage", "new": "NewImage", "old": "OldImage", "keys": "Keys"}[choice])
     wanted = None if config.events == EVENT_NAMES else config.events
     fields = [(path, attrgetter(path)) for path in paths]
@@ -194,26 +201,26 @@ def _struct_chunk_reader(config: Config, heads: list[str], paths: list[str]) -> 
         ddbs = list(map(dynamodb, changes))
         if unset in names or unset in ddbs:  # several changes, or none
             return None
+        images = list(map(chosen, ddbs))
+        if unset in images:
+            if choice == "auto":  # decoded again with OldImage and Keys
+                for i in [i for i, image in enumerate(images) if image is unset]:
+                    changes[i] = change = whole(payloads[i])
+                    ddb = change.dynamodb
+                    images[i] = ddb.OldImage if ddb.OldImage is not unset else ddb.Keys
+            else:
+                images = [empty if image is unset else image for image in images]
         kept = None
         if wanted is not None:
             kept = list(map(wanted.__contains__, names))
             if all(kept):
                 kept = None
             else:
-                names, changes, ddbs = (
+                names, changes, images = (
                     list(compress(names, kept)),
                     list(compress(changes, kept)),
-                    list(compress(ddbs, kept)),
+                    list(compress(images, kept)),
                 )
-        images = list(map(chosen, ddbs))
-        if unset in images:
-            if choice == "auto":
-                images = [
-                    image if image is not unset else ddb.OldImage if ddb.OldImage is not unset else ddb.Keys
-                    for image, ddb in zip(images, ddbs, strict=True)
-                ]
-            else:
-                images = [empty if image is unset else image for image in images]
         by_head = list(zip(*map(astuple, images), strict=True)) if images else [() for _ in heads]
         return kept, Columns(names, {path: list(map(get, changes)) for path, get in fields}, by_head)
 
