@@ -478,16 +478,19 @@ def _all_at_once(
 
     Gives what :func:`answer` counts: ``(records, data bytes, data chars, base64 chars in, padding chars in)``.
     """
-    if None in texts or set(map(type, values)) != _BYTES or not budget.take_all(list(map(len, texts))):
+    if None in texts or set(map(type, values)) != _BYTES:
         return None
-    datas = list(map(_get_data, part))  # text, since the chunk took them
+    sizes = list(map(len, texts))  # type: ignore[arg-type]  # no None: checked above
+    if not budget.take_all(sizes):
+        return None
+    datas = list(map(_get_data, part))  # text, since each record has its line
     entries += [
         {"recordId": rec["recordId"], "result": OK, "data": text} for rec, text in zip(part, texts, strict=True)
     ]
     return (
         len(texts),
         sum(map(len, values)),
-        sum(map(len, texts)),  # type: ignore[arg-type]  # no None: checked above
+        sum(sizes),
         sum(map(len, datas)),
         sum(map(_ends_padded, datas)) + sum(map(_ends_double_padded, datas)),
     )
