@@ -19,9 +19,9 @@ from __future__ import annotations
 
 import binascii
 import re
-from collections.abc import Callable
 from datetime import UTC, datetime
-from itertools import repeat
+from itertools import compress, repeat
+from operator import methodcaller, not_
 
 from .records import RecordError
 
@@ -70,7 +70,8 @@ def _number(text: str) -> re.Match[str] | None:
 
 
 def all_numbers(texts: list[str]) -> bool:
-    """Whether every one of *texts* is a number in DynamoDB's syntax (one regex over them all, joined).
+    """Whether every one of *texts* is a number in DynamoDB's syntax: ``all(map(is_number, texts))``, at C speed
+    for the usual column (digits with at most one point), one by one for the texts that are not plain.
 
     >>> all_numbers(["42", "-1.5E+3", ".5"]), all_numbers(["1", "1\\n2"]), all_numbers(["1", 2])
     (True, False, False)
@@ -83,23 +84,18 @@ def all_numbers(texts: list[str]) -> bool:
         joined = "\n".join(texts)
     except TypeError:  # not all text
         return False
-    if joined.count("\n") != len(texts) - 1:  # a text holding a line break
-        return False
-    if joined.isascii() and joined.replace("\n", "").replace(".", "").isdigit():  # digits and points: no regex
-        # each a number if none is empty or a lone point, and none has two points ('5.', '.5' and '007' are)
-        return "" not in texts and "." not in texts and max(map(str.count, texts, repeat("."))) <= 1
-    return _numbers(joined)
-
-
-def _numbers(text: str) -> bool:
-    """Numbers, one per line, by DynamoDB's whole syntax: compiled on the first call, not at import (cold start)."""
-    global _NUMBERS  # noqa: PLW0603
-    if _NUMBERS is None:
-        _NUMBERS = re.compile(f"(?:{_NUMBER_SYNTAX}\n)*{_NUMBER_SYNTAX}").fullmatch
-    return _NUMBERS(text) is not None
-
-
-_NUMBERS: Callable[[str], re.Match[str] | None] | None = None
+    if not joined.isascii():
+        return all(map(is_number, texts))
+    if joined.replace("\n", "").replace(".", "").isdigit():  # digits, points and line breaks only
+        # each a number if none is empty or a lone point, none has two points and none holds a line break
+        return (
+            joined.count("\n") == len(texts) - 1
+            and "" not in texts
+            and "." not in texts
+            and max(map(str.count, texts, repeat("."))) <= 1
+        )
+    plain = map(str.isdigit, map(methodcaller("replace", ".", "", 1), texts))  # is_number's own first test
+    return all(map(is_number, compress(texts, map(not_, plain))))
 
 
 def is_base64(text: str) -> bool:
