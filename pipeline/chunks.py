@@ -210,17 +210,7 @@ def _struct_chunk_reader(config: Config, heads: list[str], paths: list[str]) -> 
                     images[i] = ddb.OldImage if ddb.OldImage is not unset else ddb.Keys
             else:
                 images = [empty if image is unset else image for image in images]
-        kept = None
-        if wanted is not None:
-            kept = list(map(wanted.__contains__, names))
-            if all(kept):
-                kept = None
-            else:
-                names, changes, images = (
-                    list(compress(names, kept)),
-                    list(compress(changes, kept)),
-                    list(compress(images, kept)),
-                )
+        kept, (names, changes, images) = _kept(wanted, names, changes, images)
         by_head = list(zip(*map(astuple, images), strict=True)) if images else [() for _ in heads]
         return kept, Columns(names, {path: list(map(get, changes)) for path, get in fields}, by_head)
 
@@ -284,22 +274,27 @@ def _dict_chunk_reader(config: Config, heads: list[str], paths: list[str]) -> Ch
             return None
         if not set(names) <= EVENT_NAMES:
             return None
-        kept = None
-        if wanted is not None:
-            kept = list(map(wanted.__contains__, names))
-            if all(kept):
-                kept = None
-            else:
-                names, rows, found = (
-                    list(compress(names, kept)),
-                    list(compress(rows, kept)),
-                    list(compress(found, kept)),
-                )
+        kept, (names, rows, found) = _kept(wanted, names, rows, found)
         by_head = list(zip(*rows, strict=True)) if rows else [() for _ in heads]
         by_path = [found] if one_inner is not None else list(zip(*found, strict=True)) if found else [() for _ in order]
         return kept, Columns(names, dict(zip(order, by_path, strict=True)), by_head)
 
     return read
+
+
+def _kept(
+    wanted: frozenset[str] | None, names: list[Any], *columns: list[Any]
+) -> tuple[list[bool] | None, tuple[list[Any], ...]]:
+    """The event filter over a chunk: which records it keeps (None: all of them), and the kept records' *names*
+    and *columns*.
+
+    >>> _kept(frozenset({"INSERT"}), ["INSERT", "REMOVE"], [1, 2])
+    ([True, False], (['INSERT'], [1]))
+    """
+    kept = None if wanted is None else list(map(wanted.__contains__, names))
+    if kept is None or all(kept):
+        return None, (names, *columns)
+    return kept, tuple(list(compress(c, kept)) for c in (names, *columns))
 
 
 def heads_of(config: Config) -> list[str]:
