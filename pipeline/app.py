@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Mapping
+from operator import methodcaller
 from typing import Any
 
 from .budget import Budget, BudgetError
@@ -147,13 +148,10 @@ def make_handler(
             send = to_target(target) if target is not None else fail_one
             answered = Response(summary)
             if row is not None:
-                bytes_in = answer(
-                    batch, row, transform=transform, budget=budget, send=send, response=answered, chunk=chunk
-                )
+                answer(batch, row, transform=transform, budget=budget, send=send, response=answered, chunk=chunk)
             else:
                 for rec in transform(batch):
                     answered.add(send(budget.admit(rec)))
-                bytes_in = _bytes_in(batch)
             if target is not None:
                 target.flush()  # the last re-ingestion batch
             response = answered.done()
@@ -166,7 +164,6 @@ def make_handler(
             event,
             context=context,
             batch=batch,
-            bytes_in=bytes_in,
             summary=summary,
             target=target,
             started=started,
@@ -206,7 +203,6 @@ def _log_summary(
     started: float,
     config: Config,
     batch: list[Mapping[str, Any]] | None = None,
-    bytes_in: int | None = None,
     never_seen: list[str] | None = None,
 ) -> dict[str, Any]:
     if batch is None:  # the invocation failed: count what can be counted, whatever shape the event has
@@ -221,7 +217,7 @@ def _log_summary(
         "requestId": getattr(context, "aws_request_id", None),
         "records": len(batch),
         "results": {k: summary.results[k] for k in ("Ok", "Dropped", "ProcessingFailed")},
-        "bytesIn": _bytes_in(batch) if bytes_in is None else bytes_in,
+        "bytesIn": _bytes_in(batch),
         "bytesOut": summary.bytes_out,
         "durationMs": round((time.perf_counter() - started) * 1000, 1),
         "reasons": dict(summary.reasons.most_common(20)),
@@ -286,11 +282,24 @@ def _metrics(
 
 
 def _bytes_in(records: list[Any]) -> int:
-    """Bytes the records' base64 ``data`` decodes to, from the texts' lengths and padding (exact for base64)."""
-    texts = [
-        data
-        for rec in records
-        if (type(rec) is dict or isinstance(rec, Mapping)) and type(data := rec.get("data")) is str
-    ]
-    padding = sum([text.endswith("=") + text.endswith("==") for text in texts])
+    """Bytes the records' base64 ``data`` decodes to, from the texts' lengths and padding (exact for base64).
+
+    >>> _bytes_in([{"data": "aGk="}, {"data": "aA=="}, {"data": 7}, "not a record"])
+    3
+    """
+    try:  # the usual batch, checked by map: every record a mapping whose data is text
+        texts = list(map(_get_data, records))
+        if set(map(type, texts)) != {str}:
+            raise TypeError
+    except Exception:
+        texts = [
+            data
+            for rec in records
+            if (type(rec) is dict or isinstance(rec, Mapping)) and type(data := rec.get("data")) is str
+        ]
+    padding = sum(map(_ends_padded, texts)) + sum(map(_ends_double_padded, texts))
     return sum(map(len, texts)) * 3 // 4 - padding
+
+
+_get_data = methodcaller("get", "data")
+_ends_padded, _ends_double_padded = methodcaller("endswith", "="), methodcaller("endswith", "==")

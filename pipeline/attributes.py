@@ -217,11 +217,10 @@ def _take_plain(image: dict[str, Any], raw: Any, top: bool) -> dict[str, Any]:
 
 
 def _plain_into(out: dict[str, Any], image: Mapping[str, Any], raw: Any, none: bool) -> dict[str, Any]:
-    """*image*'s values made plain into *out* (a new dict, or *image* itself); a None value is None if *none*.
+    """*image*'s values made plain into the new dict *out*; a None value is None if *none*.
 
-    :func:`to_plain` with its commonest types inlined: this runs for every value of every image written.
+    :func:`to_plain` with its commonest types inlined: this runs for every value of every row written.
     """
-    inside = out is not image  # a map inside is converted the same way as its image: a copy or in place
     for name, value in image.items():
         if type(value) is dict and len(value) == 1:
             v = value.get("S")
@@ -229,17 +228,8 @@ def _plain_into(out: dict[str, Any], image: Mapping[str, Any], raw: Any, none: b
                 out[name] = v
                 continue
             v = value.get("N")
-            if type(v) is str:  # json_number's first test, inlined
-                if (
-                    v.isascii()
-                    and v.replace(".", "", 1).isdigit()
-                    and v[0] != "."
-                    and v[-1] != "."
-                    and (v[0] != "0" or len(v) == 1 or v[1] == ".")
-                ):
-                    out[name] = raw(v)
-                else:
-                    out[name] = raw(json_number(v))
+            if type(v) is str:
+                out[name] = raw(json_number(v))
                 continue
             v = value.get("BOOL")
             if type(v) is bool:
@@ -250,7 +240,7 @@ def _plain_into(out: dict[str, Any], image: Mapping[str, Any], raw: Any, none: b
                 continue
             v = value.get("M")
             if type(v) is dict:
-                out[name] = _plain_into({} if inside else v, v, raw, False)
+                out[name] = _plain_into({}, v, raw, False)
                 continue
             v = value.get("SS")
             if type(v) is list and {*map(type, v)} <= _STR:

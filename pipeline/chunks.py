@@ -14,11 +14,12 @@ row; ``tests/test_plan_chunks.py`` checks it record by record.
 from __future__ import annotations
 
 from binascii import a2b_base64, b2a_base64
+from collections import namedtuple
 from collections.abc import Callable, Mapping, Sequence
 from functools import partial
 from itertools import compress, repeat
 from operator import add, attrgetter, itemgetter, methodcaller
-from typing import Any, NamedTuple
+from typing import Any
 
 from .columns import attribute_of
 from .config import Config
@@ -39,14 +40,15 @@ CHUNK_RECORDS = 64  # enough to pay for the calls per chunk, few enough to keep 
 _SPECIALS = {"csv": ('"', ",", "\n", "\r"), "tsv": ("\\", "\t", "\n", "\r")}
 _b2a = partial(b2a_base64, newline=False)
 _get_data = itemgetter("data")
-_ends_padded, _ends_double_padded = methodcaller("endswith", "="), methodcaller("endswith", "==")
 _STR = frozenset({str})
 _ABSENT: Any = object()
 
 
-class Columns(NamedTuple):
+# a namedtuple subclass, not a typing.NamedTuple: see pipeline.records
+class Columns(namedtuple("Columns", "names fields heads")):
     """A chunk's changes as columns, each with one item per change kept: what the column getters read."""
 
+    __slots__ = ()
     names: list[str]  #: the event names
     fields: dict[str, Sequence[Any]]  #: per path of an ``@``-field (:data:`pipeline.fields.FIELD_VALUES`), its values
     heads: list[tuple[Any, ...]]  #: per head attribute, its typed values in the chosen images

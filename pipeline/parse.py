@@ -38,10 +38,13 @@ from .columns import Column, attribute_of
 from .fields import FIELD_READS
 from .records import Drop, Record, RecordError, Stage, per_record
 
-try:  # msgspec's base64 decoder is about twice as fast as binascii's; without it, binascii does the work
-    from msgspec import convert as _convert
+try:  # a runtime dependency; without it (an environment that cannot load it) the standard library path runs
+    import msgspec
+
+    MSGSPEC_LOADED = True
 except ImportError:  # exercised by the fallback test, in a subprocess
-    _convert = None
+    msgspec = None
+    MSGSPEC_LOADED = False
 
 __all__ = [
     "DEFAULT_PARSER",
@@ -100,9 +103,9 @@ def b64decode(data: Any) -> bytes:
     >>> b64decode("aGk="), b64decode("AAAA=")  # the second is binascii's to accept
     (b'hi', b'\\x00\\x00\\x00')
     """
-    if _convert is not None and type(data) is str:
+    if msgspec is not None and type(data) is str:  # msgspec's base64 decoder is about twice as fast as binascii's
         try:
-            return _convert(data, bytes)
+            return msgspec.convert(data, bytes)
         except Exception:  # the standard library's answer, value or reason, is the one given
             pass
     return strict_b64decode(data)
@@ -135,14 +138,6 @@ _NO_CHANGES = Drop("no change records in payload")
 NOT_SELECTED = Drop("event type not selected")
 _OPEN_BRACE = ord("{")
 Changes = Callable[[bytes], Any]
-
-try:  # a runtime dependency; without it (an environment that cannot load it) the standard library path runs
-    import msgspec
-
-    MSGSPEC_LOADED = True
-except ImportError:  # exercised by the fallback test, in a subprocess
-    msgspec = None
-    MSGSPEC_LOADED = False
 #: The parser when none is named: msgspec when it loads. (Tests switch it to run everything on both paths.)
 DEFAULT_PARSER = "msgspec" if MSGSPEC_LOADED else "stdlib"
 

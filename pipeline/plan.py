@@ -26,7 +26,7 @@ from __future__ import annotations
 from binascii import b2a_base64
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from functools import partial
-from operator import add, attrgetter, itemgetter, methodcaller
+from operator import add, attrgetter, itemgetter
 from typing import Any
 
 from .attributes import plain_image
@@ -58,8 +58,6 @@ if MSGSPEC_LOADED:
 
 __all__ = ["FastRow", "answer", "fast_rows"]
 
-_get_data = itemgetter("data")
-_ends_padded, _ends_double_padded = methodcaller("endswith", "="), methodcaller("endswith", "==")
 _BYTES = frozenset({bytes})
 _b2a = partial(b2a_base64, newline=False)
 
@@ -367,7 +365,7 @@ def answer(
     send: Callable[[Record], Record],
     response: Response,
     chunk: Chunk | None = None,
-) -> int:
+) -> None:
     """Answer every record of *batch* into *response*: the fast row's line when it fits, else the general way.
 
     The batch is worked out a chunk of :data:`~pipeline.chunks.CHUNK_RECORDS` at a time: by *chunk*
@@ -376,10 +374,9 @@ def answer(
     any other is answered record by record.
 
     *transform* is the stages' chain (for a record the fast row leaves), *send* re-ingests or fails a record
-    the budget turned away (:func:`pipeline.reingest.to_target`, :func:`pipeline.reingest.fail_one`). Gives
-    the bytes the records' ``data`` decodes to (from the texts' lengths and padding; exact for base64).
+    the budget turned away (:func:`pipeline.reingest.to_target`, :func:`pipeline.reingest.fail_one`).
     """
-    tally = [0, 0, 0, 0, 0]  # Ok records, their data bytes and chars; the base64 chars and padding chars in
+    tally = [0, 0, 0]  # the Ok entries made here, their data bytes and their data chars
     try:
         for start in range(0, len(batch), CHUNK_RECORDS):
             part = batch[start : start + CHUNK_RECORDS]
@@ -392,8 +389,7 @@ def answer(
             else:
                 _one_by_one(part, *done, transform=transform, budget=budget, send=send, response=response, tally=tally)
     finally:  # counted however the loop ends, so that a failed invocation's summary is right
-        response.add_ok_counts(*tally[:3])
-    return tally[3] * 3 // 4 - tally[4]
+        response.add_ok_counts(*tally)
 
 
 def _one_by_one(
@@ -412,14 +408,9 @@ def _one_by_one(
     this ends."""
     entries = response.entries
     append, take, admit, answered = entries.append, budget.take, budget.admit, response.add
-    ok = data_bytes = data_chars = chars_in = padding_in = 0
+    ok = data_bytes = data_chars = 0
     try:
         for rec, value, text in zip(part, values, texts, strict=True):
-            data = rec.get("data")  # counted here, while the record is at hand, for the summary's bytesIn
-            if type(data) is str:
-                chars_in += len(data)
-                if data.endswith("="):
-                    padding_in += 1 + data.endswith("==")
             if type(value) is bytes:
                 if text is None:
                     text = b2a_base64(value, newline=False).decode()
@@ -449,7 +440,7 @@ def _one_by_one(
                 found = _one(transform((rec,)))
             answered(send(admit(found)))
     finally:
-        tally[:] = map(add, tally, (ok, data_bytes, data_chars, chars_in, padding_in))
+        tally[:] = map(add, tally, (ok, data_bytes, data_chars))
 
 
 def _rows_of(part: Sequence[Mapping[str, Any]], row: FastRow) -> tuple[list[Any], list[str | None]]:
@@ -473,27 +464,21 @@ def _all_at_once(
     *,
     budget: Budget,
     entries: list[dict[str, Any]],
-) -> tuple[int, int, int, int, int] | None:
+) -> tuple[int, int, int] | None:
     """A chunk whose every record has its line, as ``Ok`` entries, if the budget takes them all; else None.
 
-    Gives what :func:`answer` counts: ``(records, data bytes, data chars, base64 chars in, padding chars in)``.
+    *texts* are the lines' base64 texts, None where a value is not a line. Gives what :func:`answer` counts:
+    ``(records, data bytes, data chars)``.
     """
-    if None in texts or set(map(type, values)) != _BYTES:
+    if None in texts:
         return None
     sizes = list(map(len, texts))  # type: ignore[arg-type]  # no None: checked above
     if not budget.take_all(sizes):
         return None
-    datas = list(map(_get_data, part))  # text, since each record has its line
     entries += [
         {"recordId": rec["recordId"], "result": OK, "data": text} for rec, text in zip(part, texts, strict=True)
     ]
-    return (
-        len(texts),
-        sum(map(len, values)),
-        sum(sizes),
-        sum(map(len, datas)),
-        sum(map(_ends_padded, datas)) + sum(map(_ends_double_padded, datas)),
-    )
+    return len(texts), sum(map(len, values)), sum(sizes)
 
 
 def _one(records: Iterator[Record]) -> Record:
