@@ -5,10 +5,9 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Mapping
-from operator import methodcaller
 from typing import Any
 
-from .budget import Budget, BudgetError
+from .budget import Budget, BudgetError, decoded_size
 from .chunks import fast_chunks
 from .config import Config
 from .encode import encode
@@ -44,19 +43,28 @@ def firehose_records(event: Any) -> list[Mapping[str, Any]]:
     return _records_and_ids(event)[0]
 
 
-def _records_and_ids(event: Any) -> tuple[list[Mapping[str, Any]], list[str]]:
-    """:func:`firehose_records`, with the ids in order: Firehose's (unique ASCII text) are checked at C speed."""
+def _records_and_ids(event: Any) -> tuple[list[Mapping[str, Any]], list[str], list[Any]]:
+    """:func:`firehose_records`, with the ids and the ``data`` values (None where missing) in order.
+
+    The records are read once, here (each later pass over thousands of records would miss the CPU's caches
+    again); Firehose's ids (unique ASCII text) are checked at C speed.
+    """
     records = event.get("records") if isinstance(event, Mapping) else None
     if type(records) is not list:
         raise InvalidEvent("not a Firehose transformation event: it has no 'records' list")
+    ids: list[Any] = []
+    datas: list[Any] = []
+    add_id, add_data = ids.append, datas.append
     try:
-        ids = [rec["recordId"] for rec in records]
-    except Exception:  # a record that is not a mapping, or has no id: the loop below says which
-        ids = []
+        for rec in records:
+            add_id(rec["recordId"])
+            add_data(rec["data"])
+    except Exception:  # a record that is not a mapping, or has no id or no data: the loop below
+        ids, datas = [], [rec.get("data") if isinstance(rec, Mapping) else None for rec in records]
     if len(ids) == len(records) and (
         not ids or (set(map(type, ids)) == {str} and all(map(str.isascii, ids)) and len(set(ids)) == len(ids))
     ):
-        return records, ids
+        return records, ids, datas
     seen: set[str] = set()
     for i, rec in enumerate(records):  # the first record at fault, named
         record_id = rec.get("recordId") if type(rec) is dict or isinstance(rec, Mapping) else None
@@ -67,7 +75,7 @@ def _records_and_ids(event: Any) -> tuple[list[Mapping[str, Any]], list[str]]:
         if record_id in seen:
             raise InvalidEvent(f"records[{i}] repeats recordId {label(record_id)}; each must be answered once")
         seen.add(record_id)
-    return records, [rec["recordId"] for rec in records]
+    return records, [rec["recordId"] for rec in records], datas
 
 
 def stages(config: Config, *, parser: str | None = None, presence: ColumnPresence | None = None) -> list[Stage]:
@@ -142,19 +150,30 @@ def make_handler(
         if presence is not None:
             presence.reset()
         try:  # whatever ends the invocation, it logs the failure and the summary
-            batch, ids = _records_and_ids(event)
+            batch, ids, datas = _records_and_ids(event)
             target = make_target(event, context) if config.reingest else None
             budget = Budget(config.max_response_bytes, ids)
             send = to_target(target) if target is not None else fail_one
             answered = Response(summary)
             if row is not None:
-                answer(batch, row, transform=transform, budget=budget, send=send, response=answered, chunk=chunk)
+                bytes_in = answer(
+                    batch,
+                    row,
+                    ids=ids,
+                    datas=datas,
+                    transform=transform,
+                    budget=budget,
+                    send=send,
+                    response=answered,
+                    chunk=chunk,
+                )
             else:
                 for rec in transform(batch):
                     answered.add(send(budget.admit(rec)))
+                bytes_in = decoded_size(datas)
             if target is not None:
                 target.flush()  # the last re-ingestion batch
-            response = answered.done()
+            response = answered.done(budget.ids_size)  # every record answered once: the ids the budget measured
         except Exception as exc:
             log(logging.ERROR, "invocation failed", error=_failure(exc))
             _log_summary(event, context=context, summary=summary, target=target, started=started, config=config)
@@ -163,7 +182,8 @@ def make_handler(
         fields = _log_summary(
             event,
             context=context,
-            batch=batch,
+            records=len(batch),
+            bytes_in=bytes_in,
             summary=summary,
             target=target,
             started=started,
@@ -202,12 +222,15 @@ def _log_summary(
     target: Reingester | None,
     started: float,
     config: Config,
-    batch: list[Mapping[str, Any]] | None = None,
+    records: int | None = None,
+    bytes_in: int | None = None,
     never_seen: list[str] | None = None,
 ) -> dict[str, Any]:
-    if batch is None:  # the invocation failed: count what can be counted, whatever shape the event has
-        records = event.get("records") if isinstance(event, Mapping) else None
-        batch = records if type(records) is list else []
+    if records is None or bytes_in is None:  # the invocation failed: count what can be, whatever the event's shape
+        batch = event.get("records") if isinstance(event, Mapping) else None
+        batch = batch if type(batch) is list else []
+        records = len(batch)
+        bytes_in = decoded_size([rec.get("data") if isinstance(rec, Mapping) else None for rec in batch])
     for record_id, reason in summary.failures:
         log(logging.WARNING, "record failed", recordId=record_id, reason=reason)
     if never_seen:  # names only: a typo in PIPELINE_COLUMNS would write empty cells without a word
@@ -215,9 +238,9 @@ def _log_summary(
     fields: dict[str, Any] = {
         "invocationId": event.get("invocationId") if isinstance(event, Mapping) else None,
         "requestId": getattr(context, "aws_request_id", None),
-        "records": len(batch),
+        "records": records,
         "results": {k: summary.results[k] for k in ("Ok", "Dropped", "ProcessingFailed")},
-        "bytesIn": _bytes_in(batch),
+        "bytesIn": bytes_in,
         "bytesOut": summary.bytes_out,
         "durationMs": round((time.perf_counter() - started) * 1000, 1),
         "reasons": dict(summary.reasons.most_common(20)),
@@ -279,27 +302,3 @@ def _metrics(
         "DeliveryStreamName": stream or "unknown",
     }
     return embedded_metrics(config.metrics_namespace or "", dimensions, values, int(time.time() * 1000))
-
-
-def _bytes_in(records: list[Any]) -> int:
-    """Bytes the records' base64 ``data`` decodes to, from the texts' lengths and padding (exact for base64).
-
-    >>> _bytes_in([{"data": "aGk="}, {"data": "aA=="}, {"data": 7}, "not a record"])
-    3
-    """
-    try:  # the usual batch, checked by map: every record a mapping whose data is text
-        texts = list(map(_get_data, records))
-        if set(map(type, texts)) != {str}:
-            raise TypeError
-    except Exception:
-        texts = [
-            data
-            for rec in records
-            if (type(rec) is dict or isinstance(rec, Mapping)) and type(data := rec.get("data")) is str
-        ]
-    padding = sum(map(_ends_padded, texts)) + sum(map(_ends_double_padded, texts))
-    return sum(map(len, texts)) * 3 // 4 - padding
-
-
-_get_data = methodcaller("get", "data")
-_ends_padded, _ends_double_padded = methodcaller("endswith", "="), methodcaller("endswith", "==")

@@ -16,8 +16,10 @@ not fit even alone becomes ``ProcessingFailed`` (re-ingesting it would loop fore
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from itertools import compress
 from json.encoder import encode_basestring_ascii
+from operator import itemgetter
 from typing import Any
 
 from .records import DROPPED, FAILED, OK, OVER_BUDGET, Record, Stage, as_record
@@ -28,6 +30,7 @@ __all__ = [
     "Budget",
     "BudgetError",
     "base64_length",
+    "decoded_size",
     "entry_size",
     "metadata",
     "metadata_size",
@@ -64,6 +67,30 @@ def base64_length(size: int) -> int:
     [0, 4, 4, 4, 8]
     """
     return (size + 2) // 3 * 4
+
+
+def decoded_size(datas: Sequence[Any]) -> int:
+    """Bytes the base64 texts among *datas* decode to, from their lengths and padding (exact for base64).
+
+    The usual list (all of them text of two characters or more) is counted by ``map``, reading only each text's
+    last characters: which end with "=", then which of those end "==".
+
+    >>> decoded_size(["aGk=", "aA==", 7, None, ""])
+    3
+    """
+    try:
+        if set(map(type, datas)) != _STR:
+            raise TypeError
+        padded = list(compress(datas, map(_EQUALS, map(_last, datas))))
+        padding = len(padded) + "".join(map(_second_last, padded)).count("=")
+        texts = datas
+    except (TypeError, IndexError):  # not all text, or a text shorter than two characters
+        texts = [data for data in datas if type(data) is str]
+        padding = sum(text.endswith("=") + text.endswith("==") for text in texts)
+    return sum(map(len, texts)) * 3 // 4 - padding
+
+
+_last, _second_last, _EQUALS, _STR = itemgetter(-1), itemgetter(-2), "=".__eq__, frozenset({str})
 
 
 def entry_size(
@@ -133,8 +160,11 @@ def response_floor(record_ids: Iterable[str]) -> tuple[int, int]:
     True
     """
     ids = record_ids if type(record_ids) is list else list(record_ids)
-    count, total = len(ids), quoted_size(ids)
-    return _WRAPPER + total + _ENTRY[FAILED] * count + _SEPARATOR * max(count - 1, 0), count
+    return _floor(len(ids), quoted_size(ids)), len(ids)
+
+
+def _floor(count: int, ids_size: int) -> int:
+    return _WRAPPER + ids_size + _ENTRY[FAILED] * count + _SEPARATOR * max(count - 1, 0)
 
 
 def quoted_size(ids: list[str]) -> int:
@@ -169,12 +199,14 @@ class Budget:
     (True, False)
     """
 
-    __slots__ = ("expected", "floor", "max_bytes", "seen", "used")
+    __slots__ = ("expected", "floor", "ids_size", "max_bytes", "seen", "used")
 
     def __init__(self, max_bytes: int, record_ids: Iterable[str]) -> None:
         if type(max_bytes) is not int or max_bytes <= 0:
             raise ValueError(f"max_bytes must be a positive whole number, not {max_bytes!r}")
-        self.floor, self.expected = response_floor(record_ids)
+        ids = record_ids if type(record_ids) is list else list(record_ids)
+        self.expected, self.ids_size = len(ids), quoted_size(ids)  # the ids' size, as the response will hold them
+        self.floor = _floor(self.expected, self.ids_size)
         if self.floor > max_bytes:
             raise BudgetError(
                 f"the response for {self.expected} records needs at least {self.floor} bytes, more than the budget "

@@ -30,7 +30,7 @@ from operator import add, attrgetter, itemgetter
 from typing import Any
 
 from .attributes import plain_image
-from .budget import Budget, metadata_size
+from .budget import Budget, decoded_size, metadata_size
 from .chunks import CHUNK_RECORDS, Chunk, heads_of
 from .columns import Column, attribute_of
 from .config import Config
@@ -360,36 +360,52 @@ def answer(
     batch: Sequence[Mapping[str, Any]],
     row: FastRow,
     *,
+    ids: Sequence[str],
+    datas: Sequence[Any],
     transform: Stage,
     budget: Budget,
     send: Callable[[Record], Record],
     response: Response,
     chunk: Chunk | None = None,
-) -> None:
+) -> int:
     """Answer every record of *batch* into *response*: the fast row's line when it fits, else the general way.
+    Gives the bytes the records' data decode to (:func:`~pipeline.budget.decoded_size`), for the summary.
 
-    The batch is worked out a chunk of :data:`~pipeline.chunks.CHUNK_RECORDS` at a time: by *chunk*
-    (:func:`~pipeline.chunks.fast_chunks`) when it takes the chunk, else by the fast row, record by record. A
-    chunk whose every record has its line goes into the response at once if the budget has room for it all;
-    any other is answered record by record.
+    *ids* and *datas* are the records' ids and ``data`` values, read once (a pass over the records misses the
+    CPU's caches). The batch is worked out a chunk of :data:`~pipeline.chunks.CHUNK_RECORDS` at a time: by
+    *chunk* (:func:`~pipeline.chunks.fast_chunks`, from the chunk's data) when it takes the chunk, else by the
+    fast row, record by record. A chunk whose every record has its line goes into the response at once if the
+    budget has room for it all; any other is answered record by record.
 
     *transform* is the stages' chain (for a record the fast row leaves), *send* re-ingests or fails a record
     the budget turned away (:func:`pipeline.reingest.to_target`, :func:`pipeline.reingest.fail_one`).
     """
     tally = [0, 0, 0]  # the Ok entries made here, their data bytes and their data chars
+    bytes_in = 0
     try:
         for start in range(0, len(batch), CHUNK_RECORDS):
-            part = batch[start : start + CHUNK_RECORDS]
-            done = chunk(part) if chunk is not None else None
+            end = start + CHUNK_RECORDS
+            part_datas = datas[start:end]
+            done = chunk(part_datas) if chunk is not None else None
             if done is None:
-                done = _rows_of(part, row)
-            counts = _all_at_once(part, *done, budget=budget, entries=response.entries)
+                done = _rows_of(batch[start:end], row)
+            bytes_in += decoded_size(part_datas)  # while the texts are in the caches
+            counts = _all_at_once(ids[start:end], *done, budget=budget, entries=response.entries)
             if counts is not None:
                 tally[:] = map(add, tally, counts)
             else:
-                _one_by_one(part, *done, transform=transform, budget=budget, send=send, response=response, tally=tally)
+                _one_by_one(
+                    batch[start:end],
+                    *done,
+                    transform=transform,
+                    budget=budget,
+                    send=send,
+                    response=response,
+                    tally=tally,
+                )
     finally:  # counted however the loop ends, so that a failed invocation's summary is right
         response.add_ok_counts(*tally)
+    return bytes_in
 
 
 def _one_by_one(
@@ -458,26 +474,19 @@ def _rows_of(part: Sequence[Mapping[str, Any]], row: FastRow) -> tuple[list[Any]
 
 
 def _all_at_once(
-    part: Sequence[Mapping[str, Any]],
-    values: list[Any],
-    texts: list[str | None],
-    *,
-    budget: Budget,
-    entries: list[dict[str, Any]],
+    ids: Sequence[str], values: list[Any], texts: list[str | None], *, budget: Budget, entries: list[dict[str, Any]]
 ) -> tuple[int, int, int] | None:
     """A chunk whose every record has its line, as ``Ok`` entries, if the budget takes them all; else None.
 
-    *texts* are the lines' base64 texts, None where a value is not a line. Gives what :func:`answer` counts:
-    ``(records, data bytes, data chars)``.
+    *ids* are the chunk's record ids; *texts* the lines' base64 texts, None where a value is not a line. Gives
+    what :func:`answer` counts: ``(records, data bytes, data chars)``.
     """
     if None in texts:
         return None
     sizes = list(map(len, texts))  # type: ignore[arg-type]  # no None: checked above
     if not budget.take_all(sizes):
         return None
-    entries += [
-        {"recordId": rec["recordId"], "result": OK, "data": text} for rec, text in zip(part, texts, strict=True)
-    ]
+    entries += [{"recordId": record_id, "result": OK, "data": text} for record_id, text in zip(ids, texts, strict=True)]
     return len(texts), sum(map(len, values)), sum(sizes)
 
 

@@ -94,21 +94,24 @@ class Response:
         self.summary.bytes_out += data_bytes
         self.data_chars += data_chars
 
-    def done(self) -> dict[str, list[dict[str, Any]]]:
-        """The response; its size (as ``json.dumps`` writes it) goes to the summary."""
+    def done(self, ids_size: int | None = None) -> dict[str, list[dict[str, Any]]]:
+        """The response; its size (as ``json.dumps`` writes it) goes to the summary.
+
+        *ids_size* is the entries' ids' :func:`~pipeline.budget.quoted_size` if known (the budget's, when every
+        record of the batch is answered); else they are measured.
+        """
         summary = self.summary
-        summary.response_bytes = _size(self.entries, self.data_chars, summary.results - self._before)
+        if ids_size is None:
+            ids_size = quoted_size(list(map(_record_id, self.entries)))
+        summary.response_bytes = _size(len(self.entries), self.data_chars + ids_size, summary.results - self._before)
         return {"records": self.entries}
 
 
-def _size(entries: list[dict[str, Any]], encoded: int, results: Counter[str]) -> int:
-    """The response's size as ``json.dumps`` writes it (what Lambda's limit counts), as ``budget.entry_size`` adds.
-
-    The ids are measured by :func:`pipeline.budget.quoted_size`.
-    """
-    ids_size = quoted_size(list(map(_record_id, entries)))
+def _size(entries: int, encoded: int, results: Counter[str]) -> int:
+    """The response's size as ``json.dumps`` writes it (what Lambda's limit counts), as ``budget.entry_size`` adds:
+    *encoded* counts the data, metadata and ids."""
     fixed = sum(ENTRY_OVERHEAD.get(result, 0) * n for result, n in results.items())
-    return response_size(len(entries), encoded + ids_size + fixed)
+    return response_size(entries, encoded + fixed)
 
 
 _record_id = itemgetter("recordId")

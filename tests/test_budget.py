@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 
 import pytest
@@ -9,7 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from pipeline import BudgetError, Record, respond, within_budget
-from pipeline.budget import entry_size, response_floor
+from pipeline.budget import decoded_size, entry_size, response_floor
 from pipeline.local.contract import runtime_size
 
 ids = st.text(min_size=1, max_size=70)
@@ -86,3 +87,16 @@ def test_a_budget_below_the_smallest_response_is_an_error_naming_the_numbers():
 def test_more_records_than_ids_is_a_usage_error():
     with pytest.raises(ValueError, match="saw more records"):
         list(within_budget(1000, ["a"])([Record("a", {}, b""), Record("b", {}, b"")]))
+
+
+@given(st.lists(st.binary(max_size=40).map(lambda b: base64.b64encode(b).decode()), max_size=80))
+def test_decoded_size_is_what_the_texts_decode_to(texts):
+    assert decoded_size(texts) == sum(len(base64.b64decode(t)) for t in texts)
+
+
+@given(st.lists(st.none() | st.integers() | st.binary(max_size=3) | st.text(alphabet="ab=", max_size=4), max_size=20))
+def test_decoded_size_of_any_data_counts_the_texts_by_length_and_padding(datas):
+    """Junk data (not text, short, "=" inside) takes the one-by-one way, to the same count as the usual way."""
+    texts = [d for d in datas if type(d) is str]
+    expected = sum(map(len, texts)) * 3 // 4 - sum(t.endswith("=") + t.endswith("==") for t in texts)
+    assert decoded_size(datas) == expected
