@@ -21,6 +21,7 @@ from itertools import compress, repeat
 from operator import add, attrgetter, itemgetter, methodcaller
 from typing import Any
 
+from .budget import decoded_size
 from .columns import attribute_of
 from .config import Config
 from .encode import TSV_ESCAPES, column_texts, csv_cell
@@ -33,9 +34,10 @@ if MSGSPEC_LOADED:
 
 __all__ = ["CHUNK_RECORDS", "Chunk", "Columns", "fast_chunks", "heads_of"]
 
-#: A chunk of Firehose records' ``data`` values -> ``(values, texts)``: each record's fast-row value (what the
-#: fast row would give) and its line's base64 text (or None); None when the chunk cannot be done this way.
-Chunk = Callable[[Sequence[Any]], "tuple[list[Any], list[str | None]] | None"]
+#: A chunk of Firehose records' ``data`` values -> ``(values, texts, size)``: each record's fast-row value (what
+#: the fast row would give), its line's base64 text (or None), and the bytes the data decode to (for the
+#: summary's bytesIn); None when the chunk cannot be done this way.
+Chunk = Callable[[Sequence[Any]], "tuple[list[Any], list[str | None], int] | None"]
 CHUNK_RECORDS = 64  # enough to pay for the calls per chunk, few enough to keep peak memory under 0.3x the event
 #: Per format: whether a text holds a character its cells escape (four ``in`` tests beat a regex or ``any``).
 _SPECIALS: dict[str, Callable[[str], bool]] = {
@@ -48,13 +50,14 @@ _ABSENT: Any = object()
 
 
 # a namedtuple subclass, not a typing.NamedTuple: see pipeline.records
-class Columns(namedtuple("Columns", "names fields heads")):
+class Columns(namedtuple("Columns", "names fields heads size")):
     """A chunk's changes as columns, each with one item per change kept: what the column getters read."""
 
     __slots__ = ()
     names: list[str]  #: the event names
     fields: dict[str, Sequence[Any]]  #: per path of an ``@``-field (:data:`pipeline.fields.FIELD_VALUES`), its values
     heads: list[tuple[Any, ...]]  #: per head attribute, its typed values in the chosen images
+    size: int  #: the bytes the chunk's data decode to (:func:`pipeline.budget.decoded_size`)
 
 
 #: A chunk's ``data`` values -> ``(kept, columns)``: which records the event filter keeps (None: all) and their
@@ -73,7 +76,7 @@ def fast_chunks(config: Config, *, parser: str, presence: ColumnPresence | None 
     >>> config = Config.from_env({"PIPELINE_COLUMNS": "id, event=@eventName"})
     >>> chunk = fast_chunks(config, parser="msgspec")
     >>> chunk(["eyJldmVudE5hbWUiOiJJTlNFUlQiLCJkeW5hbW9kYiI6eyJLZXlzIjp7fX19"])
-    ([b',INSERT\\n'], ['LElOU0VSVAo='])
+    ([b',INSERT\\n'], ['LElOU0VSVAo='], 45)
     """
     columns = config.columns
     if (
@@ -116,7 +119,7 @@ def _chunk(config: Config, read: ChunkReader, getters: list[ColumnGetter], prese
     sep = "," if config.format == "csv" else "\t"
     one_cell = len(getters) == 1 and config.format == "csv"  # a row of one empty cell is written ""
 
-    def chunk(datas: Sequence[Any]) -> tuple[list[Any], list[str | None]] | None:
+    def chunk(datas: Sequence[Any]) -> tuple[list[Any], list[str | None], int] | None:
         try:
             found = read(datas)
             if found is None:
@@ -141,11 +144,12 @@ def _chunk(config: Config, read: ChunkReader, getters: list[ColumnGetter], prese
         if presence is not None and presence.unseen:  # once the lines are made, as the fast row notes its rows
             presence.see_columns(dict(zip(names_of_columns, [col for col, _ in got], strict=True)), len(lines))
         if kept is None:
-            return values, texts_out
+            return values, texts_out, columns.size
         lines_in, texts_in = iter(values), iter(texts_out)
         return (
             [next(lines_in) if k else NOT_SELECTED for k in kept],
             [next(texts_in) if k else None for k in kept],
+            columns.size,
         )
 
     return chunk
@@ -216,7 +220,9 @@ def _struct_chunk_reader(config: Config, heads: list[str], paths: list[str]) -> 
                 images = [empty if image is unset else image for image in images]
         kept, (names, changes, images) = _kept(wanted, names, changes, images)
         by_head = list(zip(*map(astuple, images), strict=True)) if images else [() for _ in heads]
-        return kept, Columns(names, {path: list(map(get, changes)) for path, get in fields}, by_head)
+        fields_values = {path: list(map(get, changes)) for path, get in fields}
+        size = sum(map(len, payloads))  # what decoded_size counts: msgspec takes base64 of whole quads only
+        return kept, Columns(names, fields_values, by_head, size)
 
     return read
 
@@ -280,7 +286,8 @@ def _dict_chunk_reader(config: Config, heads: list[str], paths: list[str]) -> Ch
         kept, (names, rows, found) = _kept(wanted, names, rows, found)
         by_head = list(zip(*rows, strict=True)) if rows else [() for _ in heads]
         by_path = [found] if one_inner is not None else list(zip(*found, strict=True)) if found else [() for _ in order]
-        return kept, Columns(names, dict(zip(order, by_path, strict=True)), by_head)
+        by_path_values = dict(zip(order, by_path, strict=True))
+        return kept, Columns(names, by_path_values, by_head, decoded_size(datas))  # as counted for other records
 
     return read
 

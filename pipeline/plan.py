@@ -387,9 +387,12 @@ def answer(
             end = start + CHUNK_RECORDS
             part_datas = datas[start:end]
             done = chunk(part_datas) if chunk is not None else None
-            if done is None:
+            if done is not None:
+                *done, size = done
+                bytes_in += size
+            else:
                 done = _rows_of(batch[start:end], row)
-            bytes_in += decoded_size(part_datas)  # while the texts are in the caches
+                bytes_in += decoded_size(part_datas)  # while the texts are in the caches
             counts = _all_at_once(ids[start:end], *done, budget=budget, entries=response.entries)
             if counts is not None:
                 tally[:] = map(add, tally, counts)

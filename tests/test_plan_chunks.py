@@ -15,6 +15,7 @@ import base64
 import json
 from typing import Any
 
+import msgspec
 import pytest
 from conftest import firehose_event
 from hypothesis import given, settings
@@ -22,7 +23,7 @@ from hypothesis import strategies as st
 from test_plan import all_both_ways, changes, value, with_budget
 
 from pipeline import Config
-from pipeline.budget import response_floor
+from pipeline.budget import decoded_size, response_floor
 from pipeline.chunks import CHUNK_RECORDS, fast_chunks
 from pipeline.parse import PARSERS
 from pipeline.plan import fast_rows
@@ -85,23 +86,25 @@ def clean_events(draw: st.DrawFn) -> dict[str, Any]:
 
 
 @settings(max_examples=200)
-@given(clean_events(), chunk_configs)
-def test_a_chunk_gives_each_record_the_fast_rows_value_or_declines(event, env):
+@given(clean_events(), chunk_configs, st.sampled_from(PARSERS))
+def test_a_chunk_gives_each_record_the_fast_rows_value_or_declines(event, env, parser):
     config = Config.from_env(env)
     chunk_presence, row_presence = (
         ColumnPresence.for_columns(config.columns),
         ColumnPresence.for_columns(config.columns),
     )
-    chunk = fast_chunks(config, parser="msgspec", presence=chunk_presence)
-    row = fast_rows(config, [], parser="msgspec", presence=row_presence)
+    chunk = fast_chunks(config, parser=parser, presence=chunk_presence)
+    row = fast_rows(config, [], parser=parser, presence=row_presence)
     assert chunk is not None and row is not None
     records = event["records"]
-    done = chunk([rec.get("data") for rec in records])
+    datas = [rec.get("data") for rec in records]
+    done = chunk(datas)
     if done is None:  # nothing noted: the fast row notes each row it makes, the stages each they fail
         assert chunk_presence.changes == 0
         return
-    values, texts = done
+    values, texts, size = done
     assert len(values) == len(texts) == len(records)
+    assert size == decoded_size(datas)
     for rec, got, text in zip(records, values, texts, strict=True):
         assert row(rec) == got
         if type(got) is bytes:
@@ -125,6 +128,7 @@ def test_a_chunk_takes_a_batch_of_plain_records(parser):
     assert chunk([rec["data"] for rec in event["records"]]) == (
         [b"v0,0,INSERT\n", b"v1,1,INSERT\n", b"v2,2,INSERT\n"],
         ["djAsMCxJTlNFUlQK", "djEsMSxJTlNFUlQK", "djIsMixJTlNFUlQK"],
+        sum(len(json.dumps(c)) for c in changes),
     )
 
 
@@ -207,3 +211,13 @@ def test_an_image_the_chunk_only_skips_gets_the_stages_answer(parser, where, num
     found = all_both_ways([firehose_event(bodies)], {"PIPELINE_COLUMNS": "a,b"}, parser=parser)
     results = [r["result"] for r in found[0]["response"]["records"]]
     assert [r for i, r in enumerate(results) if i % 3] == ["Ok"] * 4  # the REMOVEs write an image whose b is untyped
+
+
+@given(st.text(alphabet="QA=/+ \n!", max_size=16) | st.binary(max_size=12).map(lambda b: base64.b64encode(b).decode()))
+def test_what_msgspec_decodes_as_base64_is_the_size_decoded_size_counts(text):
+    """A msgspec chunk counts bytesIn by its payloads' lengths; the other records are counted by the formula."""
+    try:
+        payload = msgspec.convert(text, bytes)
+    except msgspec.ValidationError:
+        return
+    assert len(payload) == decoded_size([text])
