@@ -217,7 +217,7 @@ def test_each_source_renders_a_template_whose_references_all_exist(deployed, sou
 
 
 def test_sources_make_only_their_own_resources(deployed):
-    pipe = {"Pipe", "PipeRole", "PipeDeadLetterQueue", "PipeDeadLetterQueuePolicy"}
+    pipe = {"Pipe", "PipeRole", "PipeDeadLetterQueue", "PipeDeadLetterQueuePolicy", "PipeDeadLetterAlarm"}
     kinesis, streams, existing = (set(deployed[name]["Resources"]) for name in list(SOURCES)[:3])
     assert {"Table", "Stream", "IteratorAgeAlarm"} <= kinesis and not kinesis & pipe
     assert streams == (kinesis - {"Stream", "IteratorAgeAlarm"}) | pipe
@@ -591,6 +591,7 @@ def test_every_alarm_watches_a_metric_the_function_or_a_service_really_emits(tem
             "GreaterThanThreshold",
             {"Ref": "IteratorAgeThresholdMs"},
         ),
+        ("AWS/SQS", "ApproximateNumberOfMessagesVisible"): ("Maximum", "GreaterThanThreshold", 0),  # the pipe's DLQ
     }
     (records_failed,) = [a for a in alarms.values() if a["Properties"]["MetricName"] == "RecordsFailed"]
     assert records_failed["Properties"]["Period"] == 300  # any failed record in 5 minutes
@@ -695,3 +696,13 @@ def test_parameters_refuse_what_cloudformation_could_not_use(template, parameter
     pattern = re.compile(template["Parameters"][parameter]["AllowedPattern"])
     assert pattern.fullmatch(good) and pattern.fullmatch("" if parameter != "MetricsNamespace" else "Orders/Pipe")
     assert not pattern.fullmatch(bad)
+
+
+def test_the_pipes_dead_letter_alarm_watches_the_pipes_own_queue(deployed):
+    """Changes the pipe could not put are only described in its dead-letter queue: any one of them alarms."""
+    resources = deployed["dynamodb-streams"]["Resources"]
+    props = resources["PipeDeadLetterAlarm"]["Properties"]
+    assert props["Dimensions"] == [{"Name": "QueueName", "Value": {"Fn::GetAtt": ["PipeDeadLetterQueue", "QueueName"]}}]
+    dead_letter = resources["Pipe"]["Properties"]["SourceParameters"]["DynamoDBStreamParameters"]["DeadLetterConfig"]
+    assert dead_letter == {"Arn": {"Fn::GetAtt": ["PipeDeadLetterQueue", "Arn"]}}
+    assert "PipeDeadLetterAlarm" not in deployed["kinesis"]["Resources"]
