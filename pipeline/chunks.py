@@ -13,12 +13,13 @@ row; ``tests/test_plan_chunks.py`` checks it record by record.
 
 from __future__ import annotations
 
+import binascii
 from binascii import a2b_base64, b2a_base64
 from collections import namedtuple
 from collections.abc import Callable, Sequence
 from functools import partial
 from itertools import compress, repeat
-from operator import add, attrgetter, itemgetter, methodcaller
+from operator import add, and_, attrgetter, itemgetter, methodcaller
 from typing import Any
 
 from .budget import decoded_size
@@ -32,7 +33,7 @@ from .project import ColumnPresence
 if MSGSPEC_LOADED:
     import msgspec
 
-__all__ = ["CHUNK_RECORDS", "Chunk", "Columns", "fast_chunks", "heads_of"]
+__all__ = ["CHUNK_RECORDS", "Chunk", "Columns", "fast_chunks", "heads_of", "strict_base64"]
 
 #: A chunk of Firehose records' ``data`` values -> ``(values, texts, size)``: each record's fast-row value (what
 #: the fast row would give), its line's base64 text (or None), and the bytes the data decode to (for the
@@ -242,12 +243,15 @@ def _dict_chunk_reader(config: Config, heads: list[str], paths: list[str]) -> Ch
     inners = tuple(p.partition(".")[2] for p in paths if "." in p)
     order = [*tops, *(p for p in paths if "." in p)]
     one_inner = inners[0] if len(inners) == 1 and not tops else None  # the usual: ApproximateCreationDateTime
-    strict_a2b = partial(a2b_base64, strict_mode=True)
 
     def read(datas: Sequence[Any]) -> tuple[list[bool] | None, Columns] | None:
         if set(map(type, datas)) != _STR:  # a2b_base64 would take bytes too
             return None
-        texts = list(map(bytes.decode, map(strict_a2b, datas)))  # not base64, not UTF-8: raises
+        size = decoded_size(datas)
+        payloads = strict_base64(datas, size)
+        if payloads is None:
+            return None
+        texts = list(map(bytes.decode, payloads))  # not UTF-8: raises
         names: list[Any] = []
         rows: list[tuple[Any, ...]] = []
         found: list[Any] = []
@@ -287,9 +291,31 @@ def _dict_chunk_reader(config: Config, heads: list[str], paths: list[str]) -> Ch
         by_head = list(zip(*rows, strict=True)) if rows else [() for _ in heads]
         by_path = [found] if one_inner is not None else list(zip(*found, strict=True)) if found else [() for _ in order]
         by_path_values = dict(zip(order, by_path, strict=True))
-        return kept, Columns(names, by_path_values, by_head, decoded_size(datas))  # as counted for other records
+        return kept, Columns(names, by_path_values, by_head, size)
 
     return read
+
+
+def strict_base64(datas: Sequence[str], size: int) -> list[bytes] | None:
+    """What strict base64 decoding gives for each of *datas*, or None where it may not; *size* is their
+    :func:`~pipeline.budget.decoded_size`. Faster than strict mode, which costs a fifth more time here.
+
+    ``a2b_base64``'s loose mode skips what is not base64 and stops at a padding, where strict mode raises; then
+    fewer bytes come out than the texts' lengths and padding promise (never more). So texts of whole quads
+    whose bytes all come out, as the sum tells, are read as strict mode reads them. (Some texts strict mode
+    takes, such as padding after a whole quad, are declined: the fast row then reads them.)
+
+    >>> texts = ["aGk=", "aA=="], ["aGk=", "a!A="], ["aGk=aGk="]
+    >>> [strict_base64(t, decoded_size(t)) for t in texts]
+    [[b'hi', b'h'], None, None]
+    """
+    try:
+        payloads = list(map(a2b_base64, datas))
+    except binascii.Error:  # a quad left unfinished
+        return None
+    if any(map(and_, map(len, datas), repeat(3))) or sum(map(len, payloads)) != size:
+        return None
+    return payloads
 
 
 def _kept(

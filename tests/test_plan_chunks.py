@@ -12,6 +12,7 @@ chunks with a budget that runs out in one of them, as ``test_plan.py`` does on e
 from __future__ import annotations
 
 import base64
+import binascii
 import json
 from typing import Any
 
@@ -24,7 +25,7 @@ from test_plan import all_both_ways, changes, value, with_budget
 
 from pipeline import Config
 from pipeline.budget import decoded_size, response_floor
-from pipeline.chunks import CHUNK_RECORDS, fast_chunks
+from pipeline.chunks import CHUNK_RECORDS, fast_chunks, strict_base64
 from pipeline.parse import PARSERS
 from pipeline.plan import fast_rows
 from pipeline.project import ColumnPresence
@@ -221,3 +222,29 @@ def test_what_msgspec_decodes_as_base64_is_the_size_decoded_size_counts(text):
     except msgspec.ValidationError:
         return
     assert len(payload) == decoded_size([text])
+
+
+base64_texts = st.binary(max_size=12).map(lambda b: base64.b64encode(b).decode())
+near_base64 = st.text(alphabet="QUJD=+/a!\n ", max_size=12) | base64_texts.flatmap(
+    lambda text: st.integers(0, len(text)).flatmap(
+        lambda at: st.sampled_from("=!\n A").map(lambda char: text[:at] + char + text[at:])
+    )
+)
+
+
+@settings(max_examples=500)
+@given(st.lists(base64_texts | near_base64, min_size=1, max_size=6))
+def test_the_stdlib_chunks_base64_takes_nothing_strict_mode_refuses(datas):
+    """binascii's loose mode checked by what comes out reads what it takes as strict mode does. (It may decline
+    what strict mode takes, such as padding after a whole quad: the fast row then reads it.)"""
+    try:
+        strict = [binascii.a2b_base64(data, strict_mode=True) for data in datas]
+    except binascii.Error:
+        strict = None
+    got = strict_base64(datas, decoded_size(datas))
+    assert got is None or got == strict
+
+
+@given(st.lists(base64_texts, min_size=1, max_size=6))
+def test_the_stdlib_chunks_base64_takes_what_b64encode_writes(datas):
+    assert strict_base64(datas, decoded_size(datas)) == [base64.b64decode(data) for data in datas]
