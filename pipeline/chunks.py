@@ -165,13 +165,19 @@ def _event_names(columns: Columns) -> tuple[Sequence[Any], list[str]]:
 
 
 def _field_getter(field: str) -> ColumnGetter:
-    """An ``@``-field of :data:`pipeline.fields.FIELD_VALUES`, converted from the values at its path."""
+    """An ``@``-field of :data:`pipeline.fields.FIELD_VALUES`, converted from the values at its path: a column of
+    times formatted at once, a column all of text (``eventID``, ``awsRegion``) its own texts."""
     path, convert = FIELD_VALUES[field]
-    times = field == "approximateCreationDateTime"
+    times, texts_as_they_are = field == "approximateCreationDateTime", field in ("eventID", "awsRegion")
 
     def get(columns: Columns) -> tuple[Sequence[Any], list[str] | None]:
         values = columns.fields[path]
-        texts = iso_millis_texts(values) if times else None
+        if times:
+            texts = iso_millis_texts(values)
+        elif texts_as_they_are and set(map(type, values)) == _STR:
+            texts = list(values)
+        else:
+            texts = None
         if texts is not None:
             return texts, texts
         return list(map(convert, values)), None

@@ -173,13 +173,21 @@ def iso_millis(millis: int) -> str:
 
 
 def iso_millis_texts(values: list[Any]) -> list[str] | None:
-    """``[iso_millis(v) for v in values]`` at C speed, if every value is an int of milliseconds (as DynamoDB's
-    Kinesis records have); else None.
+    """``[iso_millis(epoch_millis(v)) for v in values]`` at C speed, if every value is an int of milliseconds (as
+    DynamoDB's Kinesis records have) or every one an int of whole seconds (as DynamoDB Streams records have);
+    else None.
 
     >>> iso_millis_texts([1480642020000, 1480642020999]), iso_millis_texts([1480642020])
-    (['2016-12-02T01:27:00.000Z', '2016-12-02T01:27:00.999Z'], None)
+    (['2016-12-02T01:27:00.000Z', '2016-12-02T01:27:00.999Z'], ['2016-12-02T01:27:00.000Z'])
+    >>> iso_millis_texts([1480642020, 1480642020000]), iso_millis_texts([1480642020.5])
+    (None, None)
     """
-    if not values or set(map(type, values)) != _INT or min(values) < _MS_FROM or max(values) >= _US_FROM:
+    if not values or set(map(type, values)) != _INT:
+        return None
+    low, high = min(values), max(values)
+    if low >= 0 and high < _MS_FROM:  # seconds
+        return list(map(add, map(_iso_seconds, values), repeat(".000Z")))
+    if low < _MS_FROM or high >= _US_FROM:
         return None
     if not _MILLIS:
         iso_millis(_MS_FROM)

@@ -26,6 +26,7 @@ from test_plan import all_both_ways, changes, value, with_budget
 from pipeline import Config
 from pipeline.budget import decoded_size, response_floor
 from pipeline.chunks import CHUNK_RECORDS, fast_chunks, strict_base64
+from pipeline.fields import epoch_millis, iso_millis, iso_millis_texts
 from pipeline.parse import PARSERS
 from pipeline.plan import fast_rows
 from pipeline.project import ColumnPresence
@@ -248,3 +249,20 @@ def test_the_stdlib_chunks_base64_takes_nothing_strict_mode_refuses(datas):
 @given(st.lists(base64_texts, min_size=1, max_size=6))
 def test_the_stdlib_chunks_base64_takes_what_b64encode_writes(datas):
     assert strict_base64(datas, decoded_size(datas)) == [base64.b64decode(data) for data in datas]
+
+
+@given(
+    st.lists(st.integers(0, 10**11 - 1), min_size=1)
+    | st.lists(st.integers(10**11, 10**14 - 1), min_size=1)
+    | st.lists(st.integers(-(10**12), 10**15) | st.floats(0, 2e9), min_size=1)
+)
+def test_a_time_column_at_once_is_each_time_formatted(values):
+    """A chunk formats a column of @approximateCreationDateTime at once: whole seconds (DynamoDB Streams) or
+    milliseconds (Kinesis), as the stages format each; any other column (floats, mixed units) is None."""
+    texts = iso_millis_texts(values)
+    low, high = min(values), max(values)
+    one_unit = (low >= 0 and high < 10**11) or (low >= 10**11 and high < 10**14)  # seconds, or milliseconds
+    if all(type(v) is int for v in values) and one_unit:
+        assert texts is not None
+    if texts is not None:
+        assert texts == [iso_millis(epoch_millis(v)) for v in values]
