@@ -13,7 +13,6 @@ row; ``tests/test_plan_chunks.py`` checks it record by record.
 
 from __future__ import annotations
 
-import binascii
 from binascii import a2b_base64, b2a_base64
 from collections import namedtuple
 from collections.abc import Callable, Sequence
@@ -317,7 +316,7 @@ def strict_base64(datas: Sequence[str], size: int) -> list[bytes] | None:
     """
     try:
         payloads = list(map(a2b_base64, datas))
-    except binascii.Error:  # a quad left unfinished
+    except ValueError:  # a quad left unfinished (binascii.Error), a character that is not ASCII
         return None
     if any(map(and_, map(len, datas), repeat(3))) or sum(map(len, payloads)) != size:
         return None
