@@ -43,7 +43,7 @@ def firehose_records(event: Any) -> list[Mapping[str, Any]]:
     return _records_and_ids(event)[0]
 
 
-def _records_and_ids(event: Any) -> tuple[list[Mapping[str, Any]], list[str], list[Any]]:
+def _records_and_ids(event: Any) -> tuple[list[Mapping[str, Any]], tuple[str, ...], tuple[Any, ...]]:
     """:func:`firehose_records`, with the ids and the ``data`` values (None where missing) in order.
 
     The records are read once, here (each later pass over thousands of records would miss the CPU's caches
@@ -64,7 +64,7 @@ def _records_and_ids(event: Any) -> tuple[list[Mapping[str, Any]], list[str], li
     if len(ids) == len(records) and (
         not ids or (set(map(type, ids)) == {str} and all(map(str.isascii, ids)) and len(set(ids)) == len(ids))
     ):
-        return records, ids, datas
+        return records, tuple(ids), tuple(datas)  # tuples of strings: the collector untracks them, not walks them
     seen: set[str] = set()
     for i, rec in enumerate(records):  # the first record at fault, named
         record_id = rec.get("recordId") if type(rec) is dict or isinstance(rec, Mapping) else None
@@ -75,7 +75,7 @@ def _records_and_ids(event: Any) -> tuple[list[Mapping[str, Any]], list[str], li
         if record_id in seen:
             raise InvalidEvent(f"records[{i}] repeats recordId {label(record_id)}; each must be answered once")
         seen.add(record_id)
-    return records, [rec["recordId"] for rec in records], datas
+    return records, tuple(rec["recordId"] for rec in records), tuple(datas)
 
 
 def stages(config: Config, *, parser: str | None = None, presence: ColumnPresence | None = None) -> list[Stage]:

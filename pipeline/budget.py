@@ -167,7 +167,7 @@ def _floor(count: int, ids_size: int) -> int:
     return _WRAPPER + ids_size + _ENTRY[FAILED] * count + _SEPARATOR * max(count - 1, 0)
 
 
-def quoted_size(ids: list[str]) -> int:
+def quoted_size(ids: Sequence[str]) -> int:
     """Characters *ids* take as JSON strings (escaped, in their quotes), all together.
 
     Escaping is per character, so ids joined escape to the sum of their escapes; Firehose's ids are letters and
@@ -204,7 +204,7 @@ class Budget:
     def __init__(self, max_bytes: int, record_ids: Iterable[str]) -> None:
         if type(max_bytes) is not int or max_bytes <= 0:
             raise ValueError(f"max_bytes must be a positive whole number, not {max_bytes!r}")
-        ids = record_ids if type(record_ids) is list else list(record_ids)
+        ids = record_ids if type(record_ids) in (list, tuple) else list(record_ids)
         self.expected, self.ids_size = len(ids), quoted_size(ids)  # the ids' size, as the response will hold them
         self.floor = _floor(self.expected, self.ids_size)
         if self.floor > max_bytes:
