@@ -60,7 +60,7 @@ def _records_and_ids(event: Any) -> tuple[list[Mapping[str, Any]], tuple[str, ..
             add_id(rec["recordId"])
             add_data(rec["data"])
     except Exception:  # a record that is not a mapping, or has no id or no data: the loop below
-        ids, datas = [], [rec.get("data") if isinstance(rec, Mapping) else None for rec in records]
+        ids, datas = [], _datas_of(records)
     if len(ids) == len(records) and (
         not ids or (set(map(type, ids)) == {str} and all(map(str.isascii, ids)) and len(set(ids)) == len(ids))
     ):
@@ -76,6 +76,11 @@ def _records_and_ids(event: Any) -> tuple[list[Mapping[str, Any]], tuple[str, ..
             raise InvalidEvent(f"records[{i}] repeats recordId {label(record_id)}; each must be answered once")
         seen.add(record_id)
     return records, tuple(rec["recordId"] for rec in records), tuple(datas)
+
+
+def _datas_of(records: list[Any]) -> list[Any]:
+    """Each record's ``data`` value, None where a record is not a mapping or has none (the one-by-one way)."""
+    return [rec.get("data") if isinstance(rec, Mapping) else None for rec in records]
 
 
 def stages(config: Config, *, parser: str | None = None, presence: ColumnPresence | None = None) -> list[Stage]:
@@ -230,7 +235,7 @@ def _log_summary(
         batch = event.get("records") if isinstance(event, Mapping) else None
         batch = batch if type(batch) is list else []
         records = len(batch)
-        bytes_in = decoded_size([rec.get("data") if isinstance(rec, Mapping) else None for rec in batch])
+        bytes_in = decoded_size(_datas_of(batch))
     for record_id, reason in summary.failures:
         log(logging.WARNING, "record failed", recordId=record_id, reason=reason)
     if never_seen:  # names only: a typo in PIPELINE_COLUMNS would write empty cells without a word

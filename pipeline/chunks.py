@@ -25,7 +25,7 @@ from .budget import decoded_size
 from .columns import attribute_of
 from .config import Config
 from .encode import TSV_ESCAPES, column_texts, csv_cell
-from .fields import FIELD_VALUES, iso_millis_texts
+from .fields import FIELD_VALUES, TEXT_FIELDS, iso_millis_texts
 from .parse import _SCAN, EVENT_NAMES, MSGSPEC_LOADED, NOT_SELECTED, image_struct, payload_type, reads_for, renamable
 from .project import ColumnPresence
 
@@ -165,9 +165,9 @@ def _event_names(columns: Columns) -> tuple[Sequence[Any], list[str]]:
 
 def _field_getter(field: str) -> ColumnGetter:
     """An ``@``-field of :data:`pipeline.fields.FIELD_VALUES`, converted from the values at its path: a column of
-    times formatted at once, a column all of text (``eventID``, ``awsRegion``) its own texts."""
+    times formatted at once, a column all of text of a :data:`~pipeline.fields.TEXT_FIELDS` field its own texts."""
     path, convert = FIELD_VALUES[field]
-    times, texts_as_they_are = field == "approximateCreationDateTime", field in ("eventID", "awsRegion")
+    times, texts_as_they_are = field == "approximateCreationDateTime", field in TEXT_FIELDS
 
     def get(columns: Columns) -> tuple[Sequence[Any], list[str] | None]:
         values = columns.fields[path]

@@ -39,6 +39,7 @@ __all__ = [
     "FIELD_VALUES",
     "RECORD_FIELDS",
     "SEQUENCE_VERSION_WIDTH",
+    "TEXT_FIELDS",
     "TIMES",
     "TIME_VERSION_WIDTH",
     "change_version",
@@ -269,6 +270,8 @@ FIELD_VALUES: dict[str, tuple[str, Callable[[Any], Typed | None]]] = {
     "approximateCreationDateTime": ("dynamodb.ApproximateCreationDateTime", _creation_iso),
     "sizeBytes": ("dynamodb.SizeBytes", _size_bytes),
 }
+#: The fields of :data:`FIELD_VALUES` whose value, when it is text, is written as it is (``{"S": value}``).
+TEXT_FIELDS = frozenset(name for name, (_, convert) in FIELD_VALUES.items() if convert is _text)
 
 
 def _value_of(name: str) -> FieldGetter:
