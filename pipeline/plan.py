@@ -155,15 +155,21 @@ def _one_change(decode: Callable[[bytes], Any]) -> Callable[[Mapping[str, Any]],
 def _whole_row(config: Config) -> FastRow:
     """The fast row for JSON Lines of the whole image, with msgspec: decode, choose the image, write it.
 
-    The payload is decoded as the parse stage decodes it (:func:`pipeline.parse.msgspec_changes`: the written
-    image as a dict, the others ``msgspec.Raw`` unless chosen); the chosen image, decoded for this row alone,
-    is made plain in place (:func:`pipeline.attributes.plain_image`) and encoded. No change dict, no project.
-    A payload that is not one change, an image that is not an object, anything msgspec or the conversion
-    refuses: the general way.
+    The payload is decoded into the written image as a dict, the other images only checked to be objects (with
+    ``auto``, a change without a NewImage is decoded again with them as ``msgspec.Raw``, as the parse stage
+    decodes it, :func:`pipeline.parse.msgspec_changes`, to take OldImage, else Keys). The chosen image, decoded
+    for this row alone, is made plain in place (:func:`pipeline.attributes.plain_image`) and encoded. No change
+    dict, no project. A payload that is not one change, an image that is not an object, anything msgspec or the
+    conversion refuses: the general way.
     """
     partition_keys = config.partition_keys
     reads = reads_for(None, [k.column.spec for k in partition_keys], config.image)
-    decode = msgspec.json.Decoder(payload_type(reads, dict[str, Any], msgspec.Raw)).decode
+    whole = msgspec.json.Decoder(payload_type(reads, dict[str, Any], msgspec.Raw)).decode
+    decode = (  # msgspec checks that the images it skips are objects: no look at their first byte per record
+        msgspec.json.Decoder(payload_type(reads, dict[str, Any], image_struct([]))).decode
+        if config.image == "auto"
+        else whole
+    )
     as_dict = msgspec.json.Decoder(dict[str, Any]).decode  # an image kept raw, once chosen
     write = msgspec.json.Encoder().encode
     raw_type, unset = msgspec.Raw, msgspec.UNSET
@@ -175,25 +181,22 @@ def _whole_row(config: Config) -> FastRow:
         if type(data) is not str:  # _one_change's work, inlined: of_data is called straight from the plan
             return None
         payload = b64decode(data)
-        change = decode(payload if payload.isascii() else json_body(payload))
+        body = payload if payload.isascii() else json_body(payload)
+        change = decode(body)
         ddb = change.dynamodb
         if ddb is unset or change.eventName is unset:
             return None
         if choice == "auto":  # NewImage, else OldImage, else Keys; the others only checked to be objects
             image = ddb.NewImage
-            keys = ddb.Keys
-            if image is unset:
-                image = ddb.OldImage
+            if image is unset:  # decoded again, with OldImage and Keys raw
+                change = whole(body)
+                ddb = change.dynamodb
+                image, keys = ddb.OldImage, ddb.Keys
                 if image is unset:
-                    image = keys
-                    keys = None
-                image = as_dict(image)  # an image that is not an object raises: the general way
-            else:
-                old = ddb.OldImage
-                if old is not unset and memoryview(old)[0] != _OPEN_BRACE:
+                    image, keys = keys, None
+                elif memoryview(keys)[0] != _OPEN_BRACE:
                     return None
-            if keys is not None and memoryview(keys)[0] != _OPEN_BRACE:
-                return None
+                image = as_dict(image)  # an image that is not an object raises: the general way
         elif choice == "keys":
             image = ddb.Keys
         else:

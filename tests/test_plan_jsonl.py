@@ -229,6 +229,9 @@ def test_the_fast_row_takes_the_usual_record_and_leaves_the_rest():
         json.dumps([good()]).encode(),
         json.dumps({**good(), "dynamodb": {**good()["dynamodb"], "OldImage": []}}).encode(),  # not an object
         json.dumps({**good(), "dynamodb": {**good()["dynamodb"], "Keys": "k"}}).encode(),
+        json.dumps({**removed, "dynamodb": {**removed["dynamodb"], "Keys": "k"}}).encode(),  # decoded again
+        json.dumps({**removed, "dynamodb": {**removed["dynamodb"], "OldImage": []}}).encode(),
+        json.dumps({**removed, "dynamodb": {"Keys": []}}).encode(),
         b"\xef\xbb\xbf" + json.dumps(good(new={"s": {"S": "\ud800"}})).encode(),  # a lone surrogate
     ):
         try:
