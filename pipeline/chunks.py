@@ -129,8 +129,9 @@ def _chunk(config: Config, read: ChunkReader, getters: list[ColumnGetter], prese
             cells = []
             for values, texts in got:
                 if texts is None:
-                    texts = column_texts(values, null)
-                joined = "".join(texts)
+                    texts, joined = column_texts(values, null)
+                else:
+                    joined = "".join(texts)
                 if special(joined):
                     texts = list(map(escape, texts))
                 cells.append(texts)

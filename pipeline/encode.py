@@ -45,7 +45,6 @@ __all__ = [
 
 Row = Mapping[str, Any]
 FORMATS = ("csv", "tsv", "jsonl", "iceberg")
-_STR = frozenset({str})
 TSV_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
 
 
@@ -146,12 +145,15 @@ def cell_texts(values: Iterable[Any], null: str) -> list[str]:
     ]
 
 
-def column_texts(values: Sequence[Any], null: str) -> list[str]:
-    """:func:`cell_texts` of one column's values (a chunk of rows'): a column all of S, or all of N, is its values'
-    own text, checked at C speed; any other column is converted cell by cell.
+def column_texts(values: Sequence[Any], null: str) -> tuple[list[str], str]:
+    """:func:`cell_texts` of one column's values (a chunk of rows'), and the text to look in for characters a
+    format escapes: the texts joined, or "" for a column of numbers (no number holds one).
+
+    A column all of S is its values' own text (the join checks that they are all text), and so is a column all
+    of N (:func:`pipeline.values.all_numbers`); any other column is converted cell by cell.
 
     >>> column_texts([{"N": "1"}, {"N": "-2.5E3"}], ""), column_texts([{"S": "a"}, {"NULL": True}], "-")
-    (['1', '-2.5E3'], ['a', '-'])
+    ((['1', '-2.5E3'], ''), (['a', '-'], 'a-'))
     """
     first = values[0] if values else None
     if type(first) is dict and len(first) == 1:
@@ -159,13 +161,15 @@ def column_texts(values: Sequence[Any], null: str) -> list[str]:
         if kind in ("S", "N"):
             try:
                 texts = list(map(itemgetter(kind), values))
-            except (KeyError, TypeError):  # a value of another type, or missing
-                return cell_texts(values, null)
-            if sum(map(len, values)) == len(values) and (  # one type each
-                set(map(type, texts)) == _STR if kind == "S" else all_numbers(texts)
-            ):
-                return texts
-    return cell_texts(values, null)
+                if sum(map(len, values)) == len(values):  # one type each
+                    if kind == "S":
+                        return texts, "".join(texts)
+                    if all_numbers(texts):
+                        return texts, ""
+            except (KeyError, TypeError):  # a value of another type, or missing; a value of S not text
+                pass
+    texts = cell_texts(values, null)
+    return texts, "".join(texts)
 
 
 def line_encoder(fmt: str, null: str = "") -> Callable[[Iterable[Any]], bytes] | None:
