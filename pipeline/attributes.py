@@ -160,26 +160,20 @@ def plain_map(image: Mapping[str, Any], raw: Any) -> dict[str, Any]:
     return _plain_into({}, image, raw, True)
 
 
-def plain_image(image: dict[str, Any], raw: Any) -> dict[str, Any]:
+def plain_image(image: dict[str, Any], raw: Any, top: bool = True) -> dict[str, Any]:
     """:func:`plain_map` done in place: *image*'s values (and its maps' values) are replaced by their plain ones.
 
     For an image decoded for this alone (nothing else reads it): no second dict is built, and each typed value
     is taken apart (emptied) on the way. The same values and the same errors as :func:`plain_map`; on an error
-    the image is left half converted.
-
-    >>> image = {"s": {"S": "x"}, "m": {"M": {"n": {"N": "7"}}}, "gone": None}
-    >>> plain_image(image, str) is image, image
-    (True, {'s': 'x', 'm': {'n': '7'}, 'gone': None})
-    """
-    return _take_plain(image, raw, True)
-
-
-def _take_plain(image: dict[str, Any], raw: Any, top: bool) -> dict[str, Any]:
-    """*image* made plain in place; a None value is None if *top* (an image's, not a map's).
+    the image is left half converted. A None value is None only in an image (*top*), not in a map.
 
     Each typed value gives up its one ``(type, value)`` pair (``popitem``): one call instead of a look-up per
     type tried, and a value left non-empty had two types. The usual types are written inline; the others,
     and any value of the wrong type, are :func:`to_plain`'s, with its reasons.
+
+    >>> image = {"s": {"S": "x"}, "m": {"M": {"n": {"N": "7"}}}, "gone": None}
+    >>> plain_image(image, str) is image, image
+    (True, {'s': 'x', 'm': {'n': '7'}, 'gone': None})
     """
     for name, value in image.items():
         try:
@@ -208,7 +202,7 @@ def _take_plain(image: dict[str, Any], raw: Any, top: bool) -> dict[str, Any]:
         elif kind == "NULL":
             image[name] = None
         elif kind == "M" and type(v) is dict:
-            image[name] = _take_plain(v, raw, False)
+            image[name] = plain_image(v, raw, False)
         elif kind == "SS" and type(v) is list and {*map(type, v)} <= _STR:
             image[name] = v
         else:

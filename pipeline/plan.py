@@ -172,15 +172,18 @@ def _whole_row(config: Config) -> FastRow:
     )
     as_dict = msgspec.json.Decoder(dict[str, Any]).decode  # an image kept raw, once chosen
     write = msgspec.json.Encoder().encode
-    raw_type, unset = msgspec.Raw, msgspec.UNSET
+    raw_type, unset, convert = msgspec.Raw, msgspec.UNSET, msgspec.convert
     wanted = None if config.events == EVENT_NAMES else config.events
     choice = config.image
     key = "OldImage" if choice == "old" else "NewImage"
 
     def row_of(data: Any, rec: Mapping[str, Any] | None = None) -> Any:  # rec: for the partition keys
-        if type(data) is not str:  # _one_change's work, inlined: of_data is called straight from the plan
-            return None
-        payload = b64decode(data)
+        if type(data) is not str:  # _one_change's and b64decode's work, inlined: of_data is called straight
+            return None  # from the plan
+        try:
+            payload = convert(data, bytes)
+        except Exception:  # what msgspec refuses: the standard library's answer, value or reason
+            payload = strict_b64decode(data)
         body = payload if payload.isascii() else json_body(payload)
         change = decode(body)
         ddb = change.dynamodb
