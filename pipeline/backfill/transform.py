@@ -16,10 +16,11 @@ from __future__ import annotations
 import base64
 import binascii
 import gzip
-import hashlib
 import json
 import time
 from collections.abc import Iterable, Iterator
+from contextlib import closing
+from itertools import tee
 from typing import Any, NamedTuple
 
 from ..app import stages
@@ -31,6 +32,7 @@ from ..sinks.prefixes import render_prefix
 from ..sinks.storage import open_store
 from .changes import change_bytes, change_loads, write_micros
 from .manifest import store_error
+from .source import ItemStream
 
 __all__ = ["ERROR_CODE", "FileResult", "Task", "object_name", "transform_file", "transform_partition"]
 
@@ -90,30 +92,6 @@ def object_name(task: Task) -> str:
     return f"{task.name}-{task.export_id}-{stem}" + (".gz" if task.gzip else "")
 
 
-def _why(exc: Exception) -> str:
-    return store_error(exc) or type(exc).__name__
-
-
-def _lines(body: bytes) -> list[bytes]:
-    lines = body.split(b"\n")
-    return [line for line in lines if line.strip()]
-
-
-def _check(task: Task, body: bytes) -> str | None:
-    if task.md5 is not None:
-        # The documentation shows md5Checksum (base64) but not what it covers: the object as stored (the .gz)
-        # is checked; its uncompressed content is accepted too.
-        digest = base64.b64encode(hashlib.md5(body).digest()).decode()
-        if digest != task.md5:
-            try:
-                plain = gzip.decompress(body) if body[:2] == b"\x1f\x8b" else body
-            except (OSError, EOFError):
-                plain = body
-            if base64.b64encode(hashlib.md5(plain).digest()).decode() != task.md5:
-                return f"checksum mismatch: md5 {digest}, manifest-files.json says {task.md5} (damaged or replaced?)"
-    return None
-
-
 def _failed_record(line: bytes, reason: str, loads: Any, moment_ms: int) -> FailedRecord:
     """The error-output record of an item: its change record (what redrive parses), else the raw line."""
     try:
@@ -151,35 +129,62 @@ def _chain(config: Config) -> tuple[list[Stage], bool]:
 def transform_file(task: Task) -> FileResult:
     """Read, check and transform one data file; write its rows and failures; say what it did.
 
-    A file that is missing, damaged or holds another number of items than the manifest says is not
-    transformed at all (``problem``): nothing of it is written. Otherwise every object is written whole
-    (a folder: write then rename; S3: one PutObject).
+    The file is read as a stream (:class:`~pipeline.backfill.source.ItemStream`): memory holds the rows to write,
+    not the file. A file that is missing, damaged or holds another number of items than the manifest says is not
+    transformed at all (``problem``): that is known once it is read, and nothing of it is written. Otherwise
+    every object is written whole (a folder: write then rename; S3: one PutObject).
     """
     started, cpu = time.perf_counter(), time.process_time()
     try:
-        body = open_store(task.root).get(task.key)
+        store = open_store(task.root)
+        stream = store.open(task.key)
     except Exception as exc:
-        return FileResult(task.key, problem=f"cannot read it ({_why(exc)})")
-    problem = _check(task, body)
+        return FileResult(task.key, problem=f"cannot read it ({store_error(exc) or type(exc).__name__})")
+    with closing(stream):
+        data = ItemStream(stream)
+        done = _transform(task, data)
+        problem = data.problem(task.md5, reopen=lambda: store.open(task.key))
+    if problem is None and data.items != task.item_count:
+        problem = f"holds {data.items:,} items, manifest-files.json says {task.item_count:,}: truncated?"
+    if problem is not None or done is None:
+        return FileResult(task.key, bytes_in=data.bytes_in, problem=problem)
+    rows, errors, (rows_n, dropped, failed), failures = done
     try:
-        text = gzip.decompress(body) if body[:2] == b"\x1f\x8b" else body
-    except (OSError, EOFError) as exc:
-        problem = problem or f"not a readable gzip file ({type(exc).__name__}): truncated?"
-    if problem:
-        return FileResult(task.key, bytes_in=len(body), problem=problem)
-    lines = _lines(text)
-    if len(lines) != task.item_count:
-        return FileResult(
-            task.key,
-            bytes_in=len(body),
-            problem=f"holds {len(lines):,} items, manifest-files.json says {task.item_count:,}: truncated?",
-        )
+        written, bytes_out = _write(task, rows, errors)
+    except Exception as exc:  # a bucket that is not there, no permission, a full disk: say so, go on
+        why = store_error(exc) or type(exc).__name__
+        return FileResult(task.key, bytes_in=data.bytes_in, problem=f"cannot write its objects ({why})")
+    return FileResult(
+        key=task.key,
+        items=data.items,
+        rows=rows_n,
+        dropped=dropped,
+        failed=failed,
+        bytes_in=data.bytes_in,
+        bytes_read=data.bytes_read,
+        bytes_out=bytes_out,
+        written=written,
+        failures=tuple(failures),
+        seconds=time.perf_counter() - started,
+        cpu_seconds=time.process_time() - cpu,
+    )
+
+
+#: What a data file's items gave: rows and error lines by prefix, the counts (rows, dropped, failed), and the
+#: first failures with their reasons.
+_Done = tuple[dict[str, list[bytes]], dict[str, list[bytes]], tuple[int, int, int], list[tuple[str, str]]]
+
+
+def _transform(task: Task, data: ItemStream) -> _Done | None:
+    """Each item of *data* through the stages, a line at a time; None if reading the file stopped early (its
+    ``problem`` says why)."""
     config = Config.from_env(dict(task.env))
     where = (task.table, task.region, task.export_micros)
     loads = change_loads(*where, incremental=task.incremental, view=task.view, keys=task.keys)
     convert = change_bytes(*where, incremental=task.incremental, view=task.view, keys=task.keys)
     chain, encoded = _chain(config)
-    records: Iterable[Any] = _records(lines, convert, encoded)
+    feed, lines = tee(data.lines())  # the stages give a record per line, in order: tee holds a line or two
+    records: Iterable[Any] = _records(feed, convert, encoded)
     for stage in chain:
         records = stage(records)
     export_ms = task.export_micros // 1000
@@ -196,38 +201,27 @@ def transform_file(task: Task) -> FileResult:
     errors: dict[str, list[bytes]] = {}
     rows_n = dropped = failed = 0
     failures: list[tuple[str, str]] = []
-    for number, (line, rec) in enumerate(zip(lines, records, strict=True), 1):
-        moment = write_micros(line, task.export_micros) // 1000 if task.incremental else export_ms
-        if rec.result == OK:
-            rows_n += 1
-            rows.setdefault(prefix(task.prefix, moment, rec.partition_keys), []).append(rec.value)
-        elif rec.result == FAILED:
-            failed += 1
-            reason = rec.reason or "failed"
-            if len(failures) < _FAILURES_KEPT:
-                failures.append((f"{task.key}:{number}", reason))
-            failure = _failed_record(line, reason, loads, moment)
-            errors.setdefault(prefix(task.error_prefix, moment, None), []).append(error_line(failure).encode())
-        else:
-            dropped += 1
     try:
-        written, bytes_out = _write(task, rows, errors)
-    except Exception as exc:  # a bucket that is not there, no permission, a full disk: say so, go on
-        return FileResult(task.key, bytes_in=len(body), problem=f"cannot write its objects ({_why(exc)})")
-    return FileResult(
-        key=task.key,
-        items=len(lines),
-        rows=rows_n,
-        dropped=dropped,
-        failed=failed,
-        bytes_in=len(body),
-        bytes_read=len(text),
-        bytes_out=bytes_out,
-        written=written,
-        failures=tuple(failures),
-        seconds=time.perf_counter() - started,
-        cpu_seconds=time.process_time() - cpu,
-    )
+        for number, (line, rec) in enumerate(zip(lines, records, strict=True), 1):
+            moment = write_micros(line, task.export_micros) // 1000 if task.incremental else export_ms
+            if rec.result == OK:
+                rows_n += 1
+                rows.setdefault(prefix(task.prefix, moment, rec.partition_keys), []).append(rec.value)
+            elif rec.result == FAILED:
+                failed += 1
+                reason = rec.reason or "failed"
+                if len(failures) < _FAILURES_KEPT:
+                    failures.append((f"{task.key}:{number}", reason))
+                failure = _failed_record(line, reason, loads, moment)
+                errors.setdefault(prefix(task.error_prefix, moment, None), []).append(error_line(failure).encode())
+            else:
+                dropped += 1
+    except Exception:
+        if data.error is None:  # not the file's doing: a bug, to be seen, not a damaged file
+            raise
+    if data.error is not None:
+        return None
+    return rows, errors, (rows_n, dropped, failed), failures
 
 
 def _write(task: Task, *groups: dict[str, list[bytes]]) -> tuple[tuple[tuple[str, int], ...], int]:

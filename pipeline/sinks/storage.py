@@ -1,7 +1,8 @@
 """Where objects go and come from: a local folder or an S3 bucket (with an optional base prefix), one interface.
 
 The local runner writes Firehose's output here, redrive reads error objects from here and writes results back,
-and the tests read everything back through the same three calls: ``put``, ``listing`` and ``get``.
+and the tests read everything back through the same three calls: ``put``, ``listing`` and ``get`` (``open`` reads
+an object as a stream: the backfill's data files).
 boto3 is imported only when an ``s3://`` store is opened (through :func:`pipeline.reingest.client_for`).
 """
 
@@ -12,7 +13,7 @@ import re
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Protocol
+from typing import IO, Any, Protocol
 
 from ..reingest import client_for
 
@@ -30,6 +31,9 @@ class Store(Protocol):
 
     def get(self, key: str) -> bytes:
         """Read one object."""
+
+    def open(self, key: str) -> IO[bytes]:
+        """Read one object as a stream (``read(n)``, ``close()``): for objects too large to hold."""
 
 
 def region() -> str:
@@ -69,6 +73,9 @@ class Folder:
     def get(self, key: str) -> bytes:
         return (self.root / key).read_bytes()
 
+    def open(self, key: str) -> IO[bytes]:
+        return (self.root / key).open("rb")
+
 
 class S3Prefix:
     """Objects in an S3 bucket under a base prefix, through a boto3 client (honouring ``AWS_ENDPOINT_URL``)."""
@@ -99,6 +106,10 @@ class S3Prefix:
 
     def get(self, key: str) -> bytes:
         return self.client.get_object(Bucket=self.bucket, Key=self.base + key)["Body"].read()
+
+    def open(self, key: str) -> IO[bytes]:
+        body: IO[bytes] = self.client.get_object(Bucket=self.bucket, Key=self.base + key)["Body"]
+        return body
 
 
 def check_s3_url(url: str) -> tuple[str, str]:

@@ -264,6 +264,81 @@ def test_transform_file_says_why_it_cannot_read_a_file(tmp_path):
     assert transform_file(task).problem == "cannot read it (FileNotFoundError)"
 
 
+def test_a_checksum_of_the_uncompressed_content_is_accepted_too(tmp_path):
+    """The documentation does not say what md5Checksum covers: the .gz as stored, or what it holds."""
+    folder = generate_export(str(tmp_path / "export"), 200, 2)
+    manifest = Path(folder) / "manifest-files.json"
+    entries = [json.loads(line) for line in manifest.read_text().splitlines()]
+    plain = gzip.decompress((Path(folder).parent.parent / entries[0]["dataFileS3Key"]).read_bytes())
+    entries[0]["md5Checksum"] = base64.b64encode(hashlib.md5(plain).digest()).decode()
+    manifest.write_text("".join(json.dumps(e) + "\n" for e in entries))
+    summary = run_local(plan(read_export(folder), str(tmp_path / "out"), ENV), workers=1)
+    assert summary.ok and summary.rows == 200
+
+
+class BreakingStream:
+    """A stored object's stream that gives *after* bytes, then fails as a lost connection would."""
+
+    def __init__(self, stream, after: int) -> None:
+        self.stream, self.left = stream, after
+
+    def read(self, n: int = -1) -> bytes:
+        if self.left <= 0:
+            raise ConnectionResetError(104, "Connection reset by peer")
+        data = self.stream.read(min(n, self.left) if n >= 0 else self.left)
+        self.left -= len(data)
+        return data
+
+    def close(self) -> None:
+        self.stream.close()
+
+
+def test_a_connection_lost_mid_file_fault_injected_in_the_stores_stream_refuses_the_file_whole(tmp_path, monkeypatch):
+    folder = generate_export(str(tmp_path / "export"), 2_000, 1)
+    (task,) = plan(read_export(folder), str(tmp_path / "out"), ENV)
+    opened = Folder.open
+    monkeypatch.setattr(Folder, "open", lambda self, key: BreakingStream(opened(self, key), after=20_000))
+    result = transform_file(task)
+    assert result.problem == "cannot read it (ConnectionResetError)" and result.rows == 0
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize(("how", "name"), [("truncate", "EOFError"), ("flip a byte", "BadGzipFile")])
+def test_a_damaged_gzip_file_without_a_checksum_is_refused_whole(tmp_path, how, name):
+    folder = generate_export(str(tmp_path / "export"), 2_000, 1)
+    (task,) = plan(read_export(folder), str(tmp_path / "out"), ENV)
+    path = export_files(folder)[0]
+    body = bytearray(path.read_bytes())
+    if how == "truncate":
+        del body[-len(body) // 3 :]
+    else:
+        body[-6] ^= 0xFF  # the trailer's CRC: every item reads, the file's end does not
+    path.write_bytes(bytes(body))
+    result = transform_file(task._replace(md5=None))  # no checksum to tell: reading the file must
+    assert result.problem == f"not a readable gzip file ({name}): truncated or damaged?"
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_data_file_is_read_as_a_stream_so_memory_does_not_grow_with_it(tmp_path):
+    """Every item filtered out, so that no rows are kept: what the worker holds is then the reading alone."""
+    import tracemalloc
+
+    peaks, sizes = [], []
+    for items in (5_000, 20_000):
+        folder = generate_export(str(tmp_path / f"export-{items}"), items, 1)
+        (task,) = plan(read_export(folder), str(tmp_path / "out"), {**ENV, "PIPELINE_EVENTS": "REMOVE"})
+        sizes.append(len(gzip.decompress(export_files(folder)[0].read_bytes())))
+        tracemalloc.start()
+        try:
+            result = transform_file(task)
+            peaks.append(tracemalloc.get_traced_memory()[1])
+        finally:
+            tracemalloc.stop()
+        assert (result.problem, result.items, result.dropped) == (None, items, items)
+    # Reading the whole file at once held it about three times over (compressed, text, lines)
+    assert peaks[1] - peaks[0] < (sizes[1] - sizes[0]) / 20, (peaks, sizes)
+
+
 @pytest.mark.moto
 def test_export_and_output_in_s3_through_the_moto_server(aws, tmp_path, monkeypatch, capsys):
     s3 = aws.client("s3")
