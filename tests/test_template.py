@@ -487,8 +487,8 @@ def test_backfill_glue_job_is_optional_least_privilege_and_configured_like_the_f
         ("s3:ListBucket", "arn:${AWS::Partition}:s3:::${BackfillExportBucket}"),
         ("s3:GetObject", "arn:${AWS::Partition}:s3:::${BackfillExportBucket}/${BackfillExportPrefix}*"),
         ("s3:GetObject", IN_BUCKET + "backfill-code/*"),
-        ("s3:PutObject", IN_BUCKET + "${DataPrefix}*"),
-        ("s3:PutObject", IN_BUCKET + "processing-failed/*"),
+        *((f"s3:{a}", IN_BUCKET + "${DataPrefix}*") for a in ("AbortMultipartUpload", "PutObject")),
+        *((f"s3:{a}", IN_BUCKET + "processing-failed/*") for a in ("AbortMultipartUpload", "PutObject")),
         *(
             (f"logs:{a}", "arn:${AWS::Partition}:logs:${AWS::Region}:${AWS::AccountId}:log-group:/aws-glue/*")
             for a in ("CreateLogGroup", "CreateLogStream", "PutLogEvents")

@@ -3,6 +3,7 @@
 * :mod:`~pipeline.backfill.manifest`: the export's manifests, read and checked (``read_export``);
 * :mod:`~pipeline.backfill.changes`: an export line as the change record a stream would carry;
 * :mod:`~pipeline.backfill.source`: a data file's items read as a stream, its checksum and count checked;
+* :mod:`~pipeline.backfill.spool`: its rows kept on disk until it is known to be whole;
 * :mod:`~pipeline.backfill.transform`: one data file through the Lambda's own stages (``transform_file``);
 * :mod:`~pipeline.backfill.run`: planning, one task per data file, and the local engine (a process pool);
 * :mod:`~pipeline.backfill.spark`: the Spark engine (PySpark, the ``spark`` extra);

@@ -88,6 +88,8 @@ def store_error(exc: BaseException) -> str | None:
         return None
     if isinstance(exc, OSError):
         return type(exc).__name__
+    if type(exc).__module__.startswith("boto3") and isinstance(exc.__context__, Exception):  # S3UploadFailedError
+        return store_error(exc.__context__) or type(exc).__name__
     if type(exc).__module__.startswith("botocore"):
         code = getattr(exc, "response", {}).get("Error", {}).get("Code")
         return type(exc).__name__ if code in (None, type(exc).__name__) else f"{type(exc).__name__}: {code}"

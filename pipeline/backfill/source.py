@@ -2,9 +2,9 @@
 
 DynamoDB writes at least one data file per partition, and a partition holds up to 10 GB, so a data file can be
 far larger than a worker's memory. :func:`pipeline.backfill.transform.transform_file` reads it through
-:class:`ItemStream`: what it holds at a time is a buffer of the file and the rows it is to write, never the file.
-Whether the file is whole is known only at its end, so nothing is written before: the checks then say what
-is wrong with it (:meth:`ItemStream.problem`), as they did when the file was read at once.
+:class:`ItemStream`: what it holds at a time is a buffer of the file, never the file. Whether the file is whole is
+known only at its end, so nothing is written before (the rows wait on disk: :mod:`pipeline.backfill.spool`); the
+checks then say what is wrong with it (:meth:`ItemStream.problem`), as they did when the file was read at once.
 """
 
 from __future__ import annotations

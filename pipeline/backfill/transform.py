@@ -15,12 +15,13 @@ from __future__ import annotations
 
 import base64
 import binascii
-import gzip
 import json
+import tempfile
 import time
 from collections.abc import Iterable, Iterator
 from contextlib import closing
 from itertools import tee
+from pathlib import Path
 from typing import Any, NamedTuple
 
 from ..app import stages
@@ -33,6 +34,7 @@ from ..sinks.storage import open_store
 from .changes import change_bytes, change_loads, write_micros
 from .manifest import store_error
 from .source import ItemStream
+from .spool import Spool
 
 __all__ = ["ERROR_CODE", "FileResult", "Task", "object_name", "transform_file", "transform_partition"]
 
@@ -129,10 +131,11 @@ def _chain(config: Config) -> tuple[list[Stage], bool]:
 def transform_file(task: Task) -> FileResult:
     """Read, check and transform one data file; write its rows and failures; say what it did.
 
-    The file is read as a stream (:class:`~pipeline.backfill.source.ItemStream`): memory holds the rows to write,
-    not the file. A file that is missing, damaged or holds another number of items than the manifest says is not
-    transformed at all (``problem``): that is known once it is read, and nothing of it is written. Otherwise
-    every object is written whole (a folder: write then rename; S3: one PutObject).
+    The file is read as a stream (:class:`~pipeline.backfill.source.ItemStream`) and its rows wait on disk
+    (:class:`~pipeline.backfill.spool.Spool`): memory holds neither. A file that is missing, damaged or holds
+    another number of items than the manifest says is not transformed at all (``problem``): that is known once
+    it is read, and nothing of it is written. Otherwise every object is written whole (a folder: write then
+    rename; S3: one upload, multipart when large, which S3 shows only once complete).
     """
     started, cpu = time.perf_counter(), time.process_time()
     try:
@@ -140,20 +143,21 @@ def transform_file(task: Task) -> FileResult:
         stream = store.open(task.key)
     except Exception as exc:
         return FileResult(task.key, problem=f"cannot read it ({store_error(exc) or type(exc).__name__})")
-    with closing(stream):
+    with closing(stream), tempfile.TemporaryDirectory(prefix="backfill-") as folder:
         data = ItemStream(stream)
-        done = _transform(task, data)
+        rows, errors = Spool(Path(folder, "rows")), Spool(Path(folder, "errors"))
+        done = _transform(task, data, rows, errors)
         problem = data.problem(task.md5, reopen=lambda: store.open(task.key))
-    if problem is None and data.items != task.item_count:
-        problem = f"holds {data.items:,} items, manifest-files.json says {task.item_count:,}: truncated?"
-    if problem is not None or done is None:
-        return FileResult(task.key, bytes_in=data.bytes_in, problem=problem)
-    rows, errors, (rows_n, dropped, failed), failures = done
-    try:
-        written, bytes_out = _write(task, rows, errors)
-    except Exception as exc:  # a bucket that is not there, no permission, a full disk: say so, go on
-        why = store_error(exc) or type(exc).__name__
-        return FileResult(task.key, bytes_in=data.bytes_in, problem=f"cannot write its objects ({why})")
+        if problem is None and data.items != task.item_count:
+            problem = f"holds {data.items:,} items, manifest-files.json says {task.item_count:,}: truncated?"
+        if problem is not None or done is None:
+            return FileResult(task.key, bytes_in=data.bytes_in, problem=problem)
+        (rows_n, dropped, failed), failures = done
+        try:
+            written, bytes_out = _write(task, rows, errors)
+        except Exception as exc:  # a bucket that is not there, no permission, a full disk: say so, go on
+            why = store_error(exc) or type(exc).__name__
+            return FileResult(task.key, bytes_in=data.bytes_in, problem=f"cannot write its objects ({why})")
     return FileResult(
         key=task.key,
         items=data.items,
@@ -170,14 +174,12 @@ def transform_file(task: Task) -> FileResult:
     )
 
 
-#: What a data file's items gave: rows and error lines by prefix, the counts (rows, dropped, failed), and the
-#: first failures with their reasons.
-_Done = tuple[dict[str, list[bytes]], dict[str, list[bytes]], tuple[int, int, int], list[tuple[str, str]]]
-
-
-def _transform(task: Task, data: ItemStream) -> _Done | None:
-    """Each item of *data* through the stages, a line at a time; None if reading the file stopped early (its
-    ``problem`` says why)."""
+def _transform(
+    task: Task, data: ItemStream, rows: Spool, errors: Spool
+) -> tuple[tuple[int, int, int], list[tuple[str, str]]] | None:
+    """Each item of *data* through the stages, a line at a time, its row or error line into *rows* or *errors*;
+    the counts (rows, dropped, failed) and the first failures with their reasons. None if reading the file
+    stopped early (its ``problem`` says why)."""
     config = Config.from_env(dict(task.env))
     where = (task.table, task.region, task.export_micros)
     loads = change_loads(*where, incremental=task.incremental, view=task.view, keys=task.keys)
@@ -197,8 +199,6 @@ def _transform(task: Task, data: ItemStream) -> _Done | None:
             found = rendered[key] = render_prefix(template, millis, keys)
         return found
 
-    rows: dict[str, list[bytes]] = {}
-    errors: dict[str, list[bytes]] = {}
     rows_n = dropped = failed = 0
     failures: list[tuple[str, str]] = []
     try:
@@ -206,14 +206,14 @@ def _transform(task: Task, data: ItemStream) -> _Done | None:
             moment = write_micros(line, task.export_micros) // 1000 if task.incremental else export_ms
             if rec.result == OK:
                 rows_n += 1
-                rows.setdefault(prefix(task.prefix, moment, rec.partition_keys), []).append(rec.value)
+                rows.add(prefix(task.prefix, moment, rec.partition_keys), rec.value)
             elif rec.result == FAILED:
                 failed += 1
                 reason = rec.reason or "failed"
                 if len(failures) < _FAILURES_KEPT:
                     failures.append((f"{task.key}:{number}", reason))
                 failure = _failed_record(line, reason, loads, moment)
-                errors.setdefault(prefix(task.error_prefix, moment, None), []).append(error_line(failure).encode())
+                errors.add(prefix(task.error_prefix, moment, None), error_line(failure).encode())
             else:
                 dropped += 1
     except Exception:
@@ -221,23 +221,20 @@ def _transform(task: Task, data: ItemStream) -> _Done | None:
             raise
     if data.error is not None:
         return None
-    return rows, errors, (rows_n, dropped, failed), failures
+    return (rows_n, dropped, failed), failures
 
 
-def _write(task: Task, *groups: dict[str, list[bytes]]) -> tuple[tuple[tuple[str, int], ...], int]:
-    if not any(groups):
+def _write(task: Task, *spools: Spool) -> tuple[tuple[tuple[str, int], ...], int]:
+    if not any(spools):
         return (), 0
     store = open_store(task.out)
     name = object_name(task)
     written, total = [], 0
-    for group in groups:
-        for prefix, parts in group.items():
-            body = b"".join(parts)
-            if task.gzip:
-                body = gzip.compress(body, mtime=0)  # no time in the header: the same bytes on every run
-            store.put(prefix + name, body)
-            written.append((prefix + name, len(parts)))
-            total += len(body)
+    for spool in spools:
+        for prefix, path, lines in spool.files(gzip=task.gzip):
+            store.put_file(prefix + name, path)
+            written.append((prefix + name, lines))
+            total += path.stat().st_size
     return tuple(written), total
 
 

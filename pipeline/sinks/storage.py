@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -25,6 +26,9 @@ class Store(Protocol):
 
     def put(self, key: str, body: bytes) -> None:
         """Write one object."""
+
+    def put_file(self, key: str, path: Path) -> None:
+        """Write one object from a local file (whole or not at all, as ``put``): for objects too large to hold."""
 
     def listing(self, prefix: str = "") -> Iterator[str]:
         """The keys under *prefix*, in sorted order."""
@@ -64,6 +68,13 @@ class Folder:
         partial.write_bytes(body)
         partial.replace(path)
 
+    def put_file(self, key: str, path: Path) -> None:
+        target = self.root / key
+        target.parent.mkdir(parents=True, exist_ok=True)
+        partial = target.with_name(f".{target.name}.{uuid.uuid4().hex}.partial")
+        shutil.copyfile(path, partial)
+        partial.replace(target)
+
     def listing(self, prefix: str = "") -> Iterator[str]:
         if not self.root.is_dir():
             return iter(())
@@ -97,6 +108,11 @@ class S3Prefix:
 
     def put(self, key: str, body: bytes) -> None:
         self.client.put_object(Bucket=self.bucket, Key=self.base + key, Body=body)
+
+    def put_file(self, key: str, path: Path) -> None:
+        # boto3's managed upload: one PutObject, or a multipart upload above 8 MB (no 5 GB limit), which S3
+        # shows only once it is complete
+        self.client.upload_file(str(path), self.bucket, self.base + key)
 
     def listing(self, prefix: str = "") -> Iterator[str]:
         pages = self.client.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=self.base + prefix)
