@@ -36,6 +36,7 @@ __all__ = [
     "find_export",
     "read_export",
     "store_error",
+    "store_reason",
 ]
 
 FULL, INCREMENTAL = "FULL_EXPORT", "INCREMENTAL_EXPORT"
@@ -89,11 +90,20 @@ def store_error(exc: BaseException) -> str | None:
     if isinstance(exc, OSError):
         return type(exc).__name__
     if type(exc).__module__.startswith("boto3") and isinstance(exc.__context__, Exception):  # S3UploadFailedError
-        return store_error(exc.__context__) or type(exc).__name__
+        return store_error(exc.__context__) or type(exc).__name__  # the outer type, not the context's
     if type(exc).__module__.startswith("botocore"):
         code = getattr(exc, "response", {}).get("Error", {}).get("Code")
         return type(exc).__name__ if code in (None, type(exc).__name__) else f"{type(exc).__name__}: {code}"
     return None
+
+
+def store_reason(exc: BaseException) -> str:
+    """:func:`store_error`, else the exception's type (never its text, which may quote data).
+
+    >>> store_reason(FileNotFoundError(2, "No such file")), store_reason(KeyError("x"))
+    ('FileNotFoundError', 'KeyError')
+    """
+    return store_error(exc) or type(exc).__name__
 
 
 def _micros(text: Any, name: str) -> int:

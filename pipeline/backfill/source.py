@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterator
 from contextlib import closing
 from typing import IO
 
-from .manifest import store_error
+from .manifest import store_reason
 
 __all__ = ["ItemStream"]
 
@@ -119,11 +119,11 @@ class ItemStream:
         if self._raw.error is None:
             self._drain()
         if self._raw.error is not None:
-            return f"cannot read it ({_why(self._raw.error)})"
+            return f"cannot read it ({store_reason(self._raw.error)})"
         if md5 is not None:
             digest = base64.b64encode(self._raw.md5.digest()).decode()
-            uncompressed = self.gzip and self.error is None and reopen is not None
-            if digest != md5 and (not uncompressed or _uncompressed_md5(reopen) != md5):
+            whole_gzip = self.gzip and self.error is None
+            if digest != md5 and not (whole_gzip and reopen is not None and _uncompressed_md5(reopen) == md5):
                 return f"checksum mismatch: md5 {digest}, manifest-files.json says {md5} (damaged or replaced?)"
         if self.error is not None:
             if isinstance(self.error, (OSError, EOFError, zlib.error)):
@@ -141,10 +141,8 @@ class ItemStream:
             pass
 
 
-def _uncompressed_md5(reopen: Callable[[], IO[bytes]] | None) -> str | None:
+def _uncompressed_md5(reopen: Callable[[], IO[bytes]]) -> str | None:
     """The base64 MD5 of the gzip object's content, read again from the store; None if it cannot be."""
-    if reopen is None:
-        return None
     digest = hashlib.md5()
     try:
         with closing(reopen()) as stream, gzip.GzipFile(fileobj=stream) as plain:
@@ -153,7 +151,3 @@ def _uncompressed_md5(reopen: Callable[[], IO[bytes]] | None) -> str | None:
     except Exception:  # read or decompressed the first time: gone or changed since, so it does not match
         return None
     return base64.b64encode(digest.digest()).decode()
-
-
-def _why(exc: Exception) -> str:
-    return store_error(exc) or type(exc).__name__

@@ -32,7 +32,7 @@ from ..sinks.errors_output import FailedRecord, error_line
 from ..sinks.prefixes import render_prefix
 from ..sinks.storage import open_store
 from .changes import change_bytes, change_loads, write_micros
-from .manifest import store_error
+from .manifest import store_reason
 from .source import ItemStream
 from .spool import Spool
 
@@ -142,7 +142,7 @@ def transform_file(task: Task) -> FileResult:
         store = open_store(task.root)
         stream = store.open(task.key)
     except Exception as exc:
-        return FileResult(task.key, problem=f"cannot read it ({store_error(exc) or type(exc).__name__})")
+        return FileResult(task.key, problem=f"cannot read it ({store_reason(exc)})")
     with closing(stream), tempfile.TemporaryDirectory(prefix="backfill-") as folder:
         data = ItemStream(stream)
         rows, errors = Spool(Path(folder, "rows")), Spool(Path(folder, "errors"))
@@ -156,8 +156,8 @@ def transform_file(task: Task) -> FileResult:
         try:
             written, bytes_out = _write(task, rows, errors)
         except Exception as exc:  # a bucket that is not there, no permission, a full disk: say so, go on
-            why = store_error(exc) or type(exc).__name__
-            return FileResult(task.key, bytes_in=data.bytes_in, problem=f"cannot write its objects ({why})")
+            why = f"cannot write its objects ({store_reason(exc)})"
+            return FileResult(task.key, bytes_in=data.bytes_in, problem=why)
     return FileResult(
         key=task.key,
         items=data.items,

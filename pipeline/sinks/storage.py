@@ -12,7 +12,7 @@ import os
 import re
 import shutil
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import IO, Any, Protocol
 
@@ -62,18 +62,18 @@ class Folder:
         return f"Folder({str(self.root)!r})"
 
     def put(self, key: str, body: bytes) -> None:
+        self._put(key, lambda partial: partial.write_bytes(body))
+
+    def put_file(self, key: str, path: Path) -> None:
+        self._put(key, lambda partial: shutil.copyfile(path, partial))
+
+    def _put(self, key: str, fill: Callable[[Path], object]) -> None:
+        """*fill* writes a hidden partial file beside the object, which then takes the object's name at once."""
         path = self.root / key
         path.parent.mkdir(parents=True, exist_ok=True)
         partial = path.with_name(f".{path.name}.{uuid.uuid4().hex}.partial")
-        partial.write_bytes(body)
+        fill(partial)
         partial.replace(path)
-
-    def put_file(self, key: str, path: Path) -> None:
-        target = self.root / key
-        target.parent.mkdir(parents=True, exist_ok=True)
-        partial = target.with_name(f".{target.name}.{uuid.uuid4().hex}.partial")
-        shutil.copyfile(path, partial)
-        partial.replace(target)
 
     def listing(self, prefix: str = "") -> Iterator[str]:
         if not self.root.is_dir():
