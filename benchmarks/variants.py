@@ -172,6 +172,7 @@ VARIANTS = (
     Variant("powertools", "peer: Powertools-style handler (8 columns)", lambda: powertools),
     Variant("csv4", "this handler, csv, 4 columns", lambda: full_handler(_CSV4)),
     Variant("csv", "this handler, csv, 8 columns", lambda: full_handler(_CSV)),
+    Variant("csv4-stdlib", "this handler, csv, 4 columns, stdlib fallback", lambda: full_handler(_CSV4, stdlib=True)),
     Variant("csv-stdlib", "this handler, csv, 8 columns, stdlib fallback", lambda: full_handler(_CSV, stdlib=True)),
     Variant("csv-plain-summary", "this handler, csv, 8 columns, metrics off", lambda: full_handler(_CSV_PLAIN)),
     Variant("jsonl", "this handler, jsonl (whole image)", lambda: full_handler(_JSONL)),
