@@ -115,7 +115,7 @@ def file_payloads(path: str | Path) -> Iterator[bytes]:
     raw = Path(path).read_bytes()
     try:
         doc = json.loads(raw.decode("utf-8-sig"))
-    except (UnicodeDecodeError, json.JSONDecodeError):
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):  # lines, then: each fails on its own
         doc = None
     if isinstance(doc, dict) and isinstance(doc.get("records"), list):
         return (binascii.a2b_base64(r["data"]) for r in doc["records"])

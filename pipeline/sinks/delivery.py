@@ -28,7 +28,7 @@ class Destination(NamedTuple):
     def checked(self, partition_keys: Iterable[str] = ()) -> Destination:
         """This destination, once its prefixes are known to be evaluable (ValueError otherwise)."""
         check_prefix(self.prefix, frozenset(partition_keys))
-        check_prefix(self.error_prefix)
+        check_prefix(self.error_prefix, error=True)
         return self
 
 

@@ -103,6 +103,9 @@ def _record(doc: Any, where: str) -> FailedRecord:
     )
 
 
+_TOO_DEEP = "JSON nested too deep to read"
+
+
 def read_error_object(body: bytes, key: str) -> Iterator[FailedRecord | Unreadable]:
     r"""The error records in one object (gzip or not), each named ``key:line``; what is not one, as Unreadable.
 
@@ -127,8 +130,8 @@ def read_error_object(body: bytes, key: str) -> Iterator[FailedRecord | Unreadab
         where = f"{key}:{line}"
         try:
             doc, pos = _DECODER.raw_decode(text, pos)
-        except json.JSONDecodeError as exc:
-            yield Unreadable(where, f"not JSON ({exc.msg})")
+        except (json.JSONDecodeError, RecursionError) as exc:
+            yield Unreadable(where, f"not JSON ({exc.msg})" if isinstance(exc, json.JSONDecodeError) else _TOO_DEEP)
             newline = text.find("\n", pos)  # on to the next line
             pos = len(text) if newline < 0 else newline
             continue

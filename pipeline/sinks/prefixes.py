@@ -39,25 +39,44 @@ def _strftime(pattern: str) -> str:
     return "".join(out)
 
 
-def check_prefix(template: str, partition_keys: Collection[str] = ()) -> None:
-    """Raise ValueError if *template* has an expression this runner (or Firehose) cannot evaluate.
+def check_prefix(template: str, partition_keys: Collection[str] = (), *, error: bool = False) -> None:
+    """Raise ValueError if *template* has an expression this runner (or Firehose) cannot evaluate, or would make
+    keys that leave a folder: a leading ``/``, or a ``.`` or ``..`` folder. *error*: the error output prefix,
+    the one place Firehose allows ``!{firehose:error-output-type}``.
 
     >>> check_prefix("day=!{partitionKeyFromLambda:day}/", {"day"})
     >>> check_prefix("!{partitionKeyFromLambda:day}/", set())
     Traceback (most recent call last):
     ValueError: prefix uses partition key 'day', which PIPELINE_PARTITION_KEYS does not define
+    >>> check_prefix("../!{timestamp:yyyy}/")
+    Traceback (most recent call last):
+    ValueError: prefix '../!{timestamp:yyyy}/' has a '..' folder, which would put objects outside the destination
     """
     leftover = _EXPRESSION.sub("", template)
     if "!{" in leftover:
         raise ValueError(f"prefix {template!r} has an unfinished !{{...}} expression")
     for namespace, value in _EXPRESSION.findall(template):
         if namespace == "timestamp":
+            if not value:
+                raise ValueError(f"prefix {template!r}: !{{timestamp:}} needs a pattern, such as yyyy/MM/dd")
             _strftime(value)
         elif namespace == "partitionKeyFromLambda":
             if value not in partition_keys:
                 raise ValueError(f"prefix uses partition key {value!r}, which PIPELINE_PARTITION_KEYS does not define")
+        elif namespace == "firehose" and value == "error-output-type" and not error:
+            raise ValueError(
+                f"prefix {template!r}: !{{firehose:error-output-type}} is for the error output prefix only"
+            )
         elif namespace != "firehose" or value not in ("error-output-type", "random-string"):
             raise ValueError(f"prefix expression !{{{namespace}:{value}}} is not supported")
+    sample = render_prefix(template, 0, dict.fromkeys(partition_keys, "key"))  # the folders the expressions make
+    if sample.startswith("/"):
+        raise ValueError(f"prefix {template!r} starts with '/', which S3 keeps as an empty folder name: leave it out")
+    folders = sample.split("/")
+    if ".." in folders:
+        raise ValueError(f"prefix {template!r} has a '..' folder, which would put objects outside the destination")
+    if "." in folders:
+        raise ValueError(f"prefix {template!r} has a '.' folder, which S3 keeps and a local folder drops: leave it out")
 
 
 def render_prefix(

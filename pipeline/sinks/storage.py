@@ -67,9 +67,19 @@ class Folder:
     def put_file(self, key: str, path: Path) -> None:
         self._put(key, lambda partial: shutil.copyfile(path, partial))
 
+    def _path(self, key: str) -> Path:
+        """The file of *key*; ValueError for a key that S3 takes but a folder cannot hold under its root (a
+        partition key's value may make one: ``..``, or one starting with ``/``)."""
+        if key.startswith("/") or {".", ".."} & set(key.split("/")):
+            raise ValueError(
+                f"object key {key!r} would lead outside the folder {str(self.root)!r}: S3 keeps such a key as it "
+                "is, a folder cannot (is a partition key's value '..'?)"
+            )
+        return self.root / key
+
     def _put(self, key: str, fill: Callable[[Path], object]) -> None:
         """*fill* writes a hidden partial file beside the object, which then takes the object's name at once."""
-        path = self.root / key
+        path = self._path(key)
         path.parent.mkdir(parents=True, exist_ok=True)
         partial = path.with_name(f".{path.name}.{uuid.uuid4().hex}.partial")
         fill(partial)
@@ -82,10 +92,10 @@ class Folder:
         return iter(sorted(k for k in found if k.startswith(prefix) and not Path(k).name.startswith(".")))
 
     def get(self, key: str) -> bytes:
-        return (self.root / key).read_bytes()
+        return self._path(key).read_bytes()
 
     def open(self, key: str) -> IO[bytes]:
-        return (self.root / key).open("rb")
+        return self._path(key).open("rb")
 
 
 class S3Prefix:
@@ -161,7 +171,15 @@ def _bucket_problem(bucket: str) -> str | None:
         return f"{name} has two dots in a row"
     if re.fullmatch(r"\d+\.\d+\.\d+\.\d+", bucket):
         return f"{name} is an IP address, which S3 does not allow"
+    reserved = [prefix for prefix in _RESERVED_PREFIXES if bucket.startswith(prefix)]
+    if reserved:
+        return f"{name} begins with {reserved[0]!r}, which S3 keeps out of bucket names"
     return None
+
+
+#: Beginnings S3's naming rules keep out of bucket names. (Its reserved endings, such as -s3alias, name access
+#: point aliases and directory buckets, which work where a bucket name does: they are let through.)
+_RESERVED_PREFIXES = ("xn--", "sthree-", "amzn-s3-demo-")
 
 
 def open_store(location: str) -> Folder | S3Prefix:

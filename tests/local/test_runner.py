@@ -131,3 +131,23 @@ def test_file_source_reads_a_firehose_event(tmp_path):
     records = source.poll()
     expected = [r["data"] for r in json.loads(event.read_text())["records"]]
     assert [r["data"] for r in records] == expected
+
+
+def test_a_partition_key_value_of_dot_dot_is_refused_by_a_folder_not_written_outside_it(tmp_path):
+    """S3 keeps a key such as ``../x`` as it is; a folder would resolve it outside itself, so it refuses it."""
+    changes = [
+        {"eventName": "INSERT", "dynamodb": {"Keys": {"id": {"S": "1"}}, "NewImage": {"status": {"S": status}}}}
+        for status in ("ok", "..")
+    ]
+    path = tmp_path / "changes.jsonl"
+    path.write_text("\n".join(map(json.dumps, changes)))
+    out = tmp_path / "lake" / "out"
+    with pytest.raises(ValueError, match=r"object key '\.\./local-firehose-.*' would lead outside the folder"):
+        run_file(path, out, PIPELINE_PARTITION_KEYS="st=status", prefix="!{partitionKeyFromLambda:st}/")
+    assert sorted(p.relative_to(tmp_path).parts[:3] for p in tmp_path.rglob("*") if p.is_file()) == [
+        ("changes.jsonl",),
+        ("lake", "out", "ok"),
+    ]
+    for key in ("/etc/passwd", "a/../../b", "./a"):
+        with pytest.raises(ValueError, match="would lead outside the folder"):
+            Folder(out).put(key, b"x")

@@ -175,3 +175,11 @@ def test_redrive_from_s3_back_into_the_source_stream_then_delivered(aws, tmp_pat
     assert tally.delivered == 5
     rows, _ = read_store(dest.store)
     assert sorted(r[-1] for r in rows) == sorted(c["eventID"] for c in changes)
+
+
+def test_an_error_object_nested_deeper_than_json_can_follow_is_unreadable_not_a_crash():
+    deep = b'{"a":' * 100_000 + b"1" + b"}" * 100_000
+    good = b'{"rawData":"eA==","arrivalTimestamp":1654710150135}'
+    first, second = read_error_object(deep + b"\n" + good + b"\n", "k")
+    assert first == Unreadable("k:1", "JSON nested too deep to read")
+    assert isinstance(second, FailedRecord) and second.where == "k:2"  # the lines after it are read on
