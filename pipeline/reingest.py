@@ -82,7 +82,14 @@ FIREHOSE = Limits("firehose", 500, 4 * MiB, 1000 * KiB, key_counts=False)
 
 
 class ReingestError(RuntimeError):
-    """Some records could not be re-ingested: the invocation must fail so that Firehose retries it."""
+    """Some records could not be re-ingested: the invocation must fail so that Firehose retries it.
+
+    *codes*: the error codes of the last attempt ("connection" where no answer came).
+    """
+
+    def __init__(self, message: str, codes: Mapping[str, int] | None = None) -> None:
+        super().__init__(message)
+        self.codes: dict[str, int] = dict(codes or {})
 
 
 class ReingestStats:
@@ -264,14 +271,15 @@ class Reingester:
         self.stats.records += len(entries)
         self.stats.bytes += sum(len(e["Data"]) for e in entries)
 
-    def _give_up(self, todo: list[dict[str, Any]], why: str) -> ReingestError:
+    def _give_up(self, todo: list[dict[str, Any]], why: str, codes: Mapping[str, int] | None = None) -> ReingestError:
         """The error ending the invocation: why, what was re-ingested and what was not."""
         missing = len(todo) + len(self._pending)
         self.stats.not_reingested += missing
         return ReingestError(
             f"{why}; {self.stats.records} records re-ingested into {self._where()} in {self.stats.calls} calls, "
             f"{missing} records not re-ingested (nor any overflow after them in this invocation); the invocation "
-            "fails so that Firehose retries the batch"
+            "fails so that Firehose retries the batch",
+            codes,
         )
 
     def _where(self) -> str:
@@ -309,12 +317,13 @@ class Reingester:
             left = self._seconds_left()
             if left is not None and left - delay < MIN_CALL_SECONDS:
                 why = f"out of time for re-ingestion after {attempt} attempts (error codes: {dict(codes)})"
-                raise self._give_up(todo, why)
+                raise self._give_up(todo, why, codes)
             self.sleep(delay)
         raise self._give_up(
             todo,
             f"{len(todo)} of {len(entries)} records could not be re-ingested into {self._where()} after {attempt} "
             f"attempts (error codes: {dict(codes)})",
+            codes,
         )
 
 

@@ -42,6 +42,7 @@ def files(tmp_path: Path) -> dict[str, str]:
     (tmp_path / "not-json.json").write_text("{")
     (tmp_path / "not-an-event.json").write_text('{"Records": []}')
     (tmp_path / "a-file").write_text("x")
+    (tmp_path / "deep.json").write_text('{"a":' * 100_000 + "1" + "}" * 100_000)  # deeper than json can follow
     unreadable = tmp_path / "unreadable.json"
     unreadable.write_text("{}")
     unreadable.chmod(0)
@@ -54,6 +55,7 @@ def files(tmp_path: Path) -> dict[str, str]:
         "not-json": str(tmp_path / "not-json.json"),
         "not-an-event": str(tmp_path / "not-an-event.json"),
         "a-file": str(tmp_path / "a-file"),
+        "deep": str(tmp_path / "deep.json"),
         "unreadable": str(unreadable),
         "event": str(tmp_path / "event.json"),
         "out": str(tmp_path / "out"),
@@ -103,6 +105,7 @@ CASES = [
     (["transform", ""], "an empty file name", 2),
     (["transform", "{not-json}", "--columns", "id"], "is not a JSON file", 2),
     (["transform", "{not-an-event}", "--columns", "id"], "not a Firehose transformation event", 2),
+    (["transform", "{deep}", "--columns", "id"], "is not a JSON file (nested too deep to read)", 2),
     (["transform", "{event}", "--columns", "id["], "--columns 'id[': unexpected '['", 2),
     (["transform", "{event}", "--columns", ""], "--columns '': required when PIPELINE_FORMAT is csv", 2),
     (["transform", "{event}"], "PIPELINE_COLUMNS is required when PIPELINE_FORMAT is csv", 2),
@@ -124,11 +127,13 @@ CASES = [
     (["generate-event", "--seed", "-1"], "argument --seed: -1 is too small", 2),
     (["generate-event", "-o", "/nonexistent/event.json"], "the folder /nonexistent does not exist", 2),
     (["generate-event", "-o", "{folder}"], "is a folder: give a file name", 2),
+    (["generate-event", "-o", "s3://bucket/event.json"], "is a URL: this takes a local file", 2),
     # athena-ddl (PIPELINE_COLUMNS=id is set for these)
     (["athena-ddl", "--location", "s3://bucket/data/"], "required: --table", 2),
     (["athena-ddl", "--table", "t", "--location", "s3://b/d/"], "bucket name 'b' has 1 character", 2),
     (["athena-ddl", "--table", "t", "--location", "https://bucket/d/"], "is not an s3:// URL", 2),
     (["athena-ddl", "--table", "t", "--location", ""], "is not an s3:// URL", 2),
+    (["athena-ddl", "--table", "t", "--location", "s3://xn--bucket/"], "begins with 'xn--', which S3 keeps out", 2),
     (["athena-ddl", "--table", "t;", "--location", "s3://bucket/d/"], "table 't;' is not NAME", 2),
     (["athena-ddl", "--table", "t", "--location", "s3://bucket/", "--type", "id=varchr"], "not an Athena type", 2),
     (["athena-ddl", "--table", "t", "--location", "s3://bucket/", "--type", "id"], "is not COLUMN=TYPE", 2),
@@ -149,6 +154,18 @@ CASES = [
     (["run-local", "--file", CITIES, "--to", "{out}", "--retries", "-1"], "-1 is too small", 2),
     (["run-local", "--file", CITIES, "--to", "{out}", "--name", ""], "is not a delivery stream name", 2),
     (["run-local", "--file", CITIES, "--to", "{out}", "--prefix", "!{nope}"], "prefix", 2),
+    (["run-local", "--file", CITIES, "--to", "{out}", "--prefix", "../x/"], "has a '..' folder", 2),
+    (["run-local", "--file", CITIES, "--to", "{out}", "--prefix", "/x/"], "starts with '/'", 2),
+    (["run-local", "--file", CITIES, "--to", "{out}", "--prefix", "a/./b/"], "has a '.' folder", 2),
+    (["run-local", "--file", CITIES, "--to", "{out}", "--error-prefix", "e/../../x/"], "has a '..' folder", 2),
+    (["run-local", "--file", CITIES, "--to", "{out}", "--prefix", "!{timestamp:'..'}/"], "has a '..' folder", 2),
+    (["run-local", "--file", CITIES, "--to", "{out}", "--prefix", "!{timestamp:}/"], "needs a pattern", 2),
+    (
+        ["run-local", "--file", CITIES, "--to", "{out}", "--prefix", "!{firehose:error-output-type}/"],
+        "is for the error output prefix only",
+        2,
+    ),
+    (["run-local", "--file", "-", "--to", "{out}"], "- (standard input) cannot be read here", 2),
     (["run-local", "--stream", "", "--to", "{out}"], "is not a Kinesis stream name", 2),
     (["run-local", "--stream", "s", "--to", "{out}", "--endpoint-url", "localhost:1"], "not an http://", 2),
     # redrive
@@ -158,6 +175,11 @@ CASES = [
     (["redrive", FAILED, "--to", "s3://a/"], "bucket name 'a' has 1 character", 2),
     (["redrive", FAILED, "--to", "kinesis://"], "is not a Kinesis stream name", 2),
     (["redrive", "s3:///x", "--to", "{out}"], "no bucket name", 2),
+    (["redrive", FAILED, "--to", "{out}", "--prefix", "/x/"], "starts with '/'", 2),
+    # backfill and generate-export: options that do not go together (checked before the export is read)
+    (["backfill", "{folder}", "--to", "{out}", "--master", "local[2]"], "--master is for --engine spark", 2),
+    (["backfill", "{folder}", "--to", "{out}", "--engine", "spark", "--workers", "2"], "--workers is for", 2),
+    (["generate-export", "--view", "NEW_IMAGE", "-o", "{out}"], "--view is for incremental exports", 2),
     # sandbox
     (["sandbox", "--items", "0"], "argument --items: 0 is too small", 2),
     (["sandbox", "--items", "-1"], "argument --items: -1 is too small", 2),
@@ -167,6 +189,7 @@ CASES = [
     (["sandbox", "--out", "/etc/passwd"], "is a file: give a folder", 2),
     (["sandbox", "--out", "{a-file}/inside"], "is a file, so the folder cannot be made", 2),
     (["sandbox", "--source", "sqs"], "argument --source: invalid choice: 'sqs'", 2),
+    (["sandbox", "--out", "s3://bucket/"], "'s3://bucket/' is a URL: this takes a local folder", 2),
 ]
 
 
@@ -265,6 +288,34 @@ def test_a_batch_the_budget_cannot_hold_fails_the_job_with_the_reason(tmp_path, 
     line = _one_line(capsys.readouterr().err)
     assert line.startswith("error: the handler failed the invocation: the response for 200 records needs at least")
     assert line.endswith("raise the budget or lower the delivery stream's buffer size")
+
+
+def _overflowing_event(tmp_path: Path) -> str:
+    """An event whose rows do not all fit a 4 KB budget: some must be re-ingested."""
+    changes = [
+        json.dumps({"eventName": "INSERT", "dynamodb": {"Keys": {"id": {"S": f"{i:01000d}"}}}}).encode()
+        for i in range(10)
+    ]
+    path = tmp_path / "event.json"
+    path.write_text(json.dumps(firehose_event(changes)))
+    return str(path)
+
+
+def test_transform_reingesting_to_an_endpoint_nothing_listens_on_says_what_to_check(
+    tmp_path, no_aws, monkeypatch, capsys
+):
+    monkeypatch.setenv("LOG_LEVEL", "CRITICAL")  # the handler's own "invocation failed" log line is not shown
+    monkeypatch.setenv("PIPELINE_REINGEST_MAX_ATTEMPTS", "1")
+    argv = ["transform", _overflowing_event(tmp_path), "--columns", "id", "--reingest", "on"]
+    assert main([*argv, "--max-response-bytes", "4096"]) == 2
+    line = _one_line(capsys.readouterr().err)
+    assert line == (
+        "error: could not connect to the stream to re-ingest into: check --endpoint-url / AWS_ENDPOINT_URL and "
+        "that the service there is running"
+    )
+    monkeypatch.setenv("AWS_ENDPOINT_URL", "localhost:1")  # checked before the event is read
+    assert main([*argv, "--max-response-bytes", "4096"]) == 2
+    assert "AWS_ENDPOINT_URL='localhost:1' is not an http:// or https:// URL" in _one_line(capsys.readouterr().err)
 
 
 def test_transform_names_columns_no_change_had(tmp_path, capsys):
@@ -419,3 +470,12 @@ def test_a_bad_aws_variable_is_named(variable, value, says, files, monkeypatch, 
     monkeypatch.setenv("PIPELINE_COLUMNS", COLUMNS)
     assert main(["run-local", "--stream", "orders", "--to", files["out"]]) == 2
     assert _one_line(capsys.readouterr().err).startswith(f"error: {says}")
+
+
+def test_a_file_nested_deeper_than_json_can_follow_fails_its_record_not_the_command(files, monkeypatch, capsys):
+    """run-local reads a file that is not JSON as lines, each a record: this one fails alone, with its reason."""
+    monkeypatch.setenv("PIPELINE_COLUMNS", COLUMNS)
+    assert main(["run-local", "--file", files["deep"], "--to", files["out"]]) == 0
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and '"reason": "parse: nested too deeply"' in err
+    assert "failed 1" in err.splitlines()[-1]

@@ -66,10 +66,18 @@ def plan(
             f"PIPELINE_FORMAT={config.format} is for Firehose's {config.format} destination; backfill writes "
             "objects in the S3 destination's layout: use csv, tsv or jsonl"
         )
-    prefix = default_prefix(config) if prefix is None else prefix
-    Destination(open_store(out), prefix, error_prefix).checked(k.name for k in config.partition_keys)
     if isinstance(keys, str):
         raise TypeError("keys is a collection of attribute names, not one string")
+    key_names = tuple(keys)
+    if export.incremental and key_names:
+        raise ValueError("--keys is for full exports: an incremental export's changes carry their own Keys")
+    if not export.incremental and config.image == "keys" and not key_names:
+        raise ValueError(
+            "PIPELINE_IMAGE=keys on a full export, whose items say nothing of the table's key: give its key "
+            "attributes with --keys, e.g. --keys pk,sk"
+        )
+    prefix = default_prefix(config) if prefix is None else prefix
+    Destination(open_store(out), prefix, error_prefix).checked(k.name for k in config.partition_keys)
     return [
         Task(
             root=export.root,
@@ -82,7 +90,7 @@ def plan(
             export_micros=export.export_micros,
             incremental=export.incremental,
             view=export.view,
-            keys=tuple(keys),
+            keys=key_names,
             env=tuple(sorted(chosen.items())),
             out=out,
             prefix=prefix,

@@ -91,17 +91,19 @@ def _aws(exc: BaseException) -> tuple[str, int] | None:
     if "EndpointConnectionError" in names:
         url = urlsplit(str(getattr(exc, "kwargs", {}).get("endpoint_url", "")))
         endpoint = f"{url.scheme}://{url.netloc}" if url.netloc else ""
-        how = (
-            "check --endpoint-url / AWS_ENDPOINT_URL and that the service there is running"
-            if os.environ.get("AWS_ENDPOINT_URL")
-            else "check the network, AWS_REGION, or set --endpoint-url / AWS_ENDPOINT_URL for a local service"
-        )
-        return f"could not connect to {endpoint or 'the AWS endpoint'}: {how}", EXIT_USAGE
+        return f"could not connect to {endpoint or 'the AWS endpoint'}: {_connect_advice()}", EXIT_USAGE
     if "ClientError" in names:
         code = getattr(exc, "response", {}).get("Error", {}).get("Code", "")
         refused = any(word in code for word in _REFUSALS)
         return f"AWS refused: {exc}", EXIT_USAGE if refused else EXIT_FAILED
     return f"AWS call failed: {type(exc).__name__}: {exc}", EXIT_FAILED
+
+
+def _connect_advice() -> str:
+    """What to check when no AWS endpoint answered."""
+    if os.environ.get("AWS_ENDPOINT_URL"):
+        return "check --endpoint-url / AWS_ENDPOINT_URL and that the service there is running"
+    return "check the network, AWS_REGION, or set --endpoint-url / AWS_ENDPOINT_URL for a local service"
 
 
 def explain(exc: BaseException) -> tuple[str, int] | None:
@@ -112,6 +114,8 @@ def explain(exc: BaseException) -> tuple[str, int] | None:
     >>> explain(KeyError("x")) is None
     True
     """
+    if isinstance(exc, ReingestError) and set(exc.codes) == {"connection"}:  # no answer at all
+        return f"could not connect to the stream to re-ingest into: {_connect_advice()}", EXIT_USAGE
     if isinstance(exc, BudgetError | ReingestError):
         return f"the handler failed the invocation: {exc}", EXIT_FAILED
     if isinstance(exc, OSError) and exc.filename is not None:

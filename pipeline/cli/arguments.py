@@ -24,6 +24,7 @@ __all__ = [
     "kinesis_stream_name",
     "location",
     "name",
+    "named_file",
     "number",
     "output_file",
     "output_folder",
@@ -158,6 +159,18 @@ def input_file(text: str) -> str:
     return text if text == "-" else str(_readable_file(text))
 
 
+def named_file(text: str) -> str:
+    """A file that exists and can be read; not ``-`` (for a command that reads a file more than once).
+
+    >>> named_file("-")
+    Traceback (most recent call last):
+    argparse.ArgumentTypeError: - (standard input) cannot be read here: give a file's path
+    """
+    if text == "-":
+        raise argparse.ArgumentTypeError("- (standard input) cannot be read here: give a file's path")
+    return str(_readable_file(text))
+
+
 def output_file(text: str) -> str:
     """A file that can be written (its folder exists), or ``-`` for standard output.
 
@@ -169,6 +182,7 @@ def output_file(text: str) -> str:
         return text
     if not text:
         raise argparse.ArgumentTypeError("an empty file name")
+    _not_a_url(text, "a local file or - for standard output")
     path = Path(text)
     if path.is_dir():
         raise argparse.ArgumentTypeError(f"{text} is a folder: give a file name")
@@ -180,6 +194,17 @@ def output_file(text: str) -> str:
     return text
 
 
+def _not_a_url(text: str, wanted: str) -> None:
+    """ArgumentTypeError for a URL where a local path is wanted (it would be made into folders named ``s3:``).
+
+    >>> _not_a_url("s3://bucket/", "a local folder")
+    Traceback (most recent call last):
+    argparse.ArgumentTypeError: 's3://bucket/' is a URL: this takes a local folder
+    """
+    if "://" in text:
+        raise argparse.ArgumentTypeError(f"{text!r} is a URL: this takes {wanted}")
+
+
 def output_folder(text: str) -> str:
     """A folder to write into: one that exists, or one that can be made.
 
@@ -189,6 +214,7 @@ def output_folder(text: str) -> str:
     """
     if not text:
         raise argparse.ArgumentTypeError("an empty folder name")
+    _not_a_url(text, "a local folder")
     path = Path(text)
     if path.exists() and not path.is_dir():
         raise argparse.ArgumentTypeError(f"{text} is a file: give a folder (new or existing)")

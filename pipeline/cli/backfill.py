@@ -10,7 +10,7 @@ from typing import Any
 
 from ..backfill.manifest import VIEWS, read_export
 from ..backfill.run import DEFAULT_ERROR_PREFIX, plan, run_local
-from .arguments import endpoint_url, location, name, number, source_location, use_endpoint, whole
+from .arguments import UsageError, endpoint_url, location, name, number, source_location, use_endpoint, whole
 
 __all__ = ["add_backfill_commands"]
 
@@ -18,6 +18,10 @@ _ENDPOINT = "AWS endpoint for S3, e.g. a local moto server (default: AWS_ENDPOIN
 
 
 def _backfill(args: argparse.Namespace) -> int:
+    if args.master and args.engine != "spark":
+        raise UsageError("--master is for --engine spark: leave it out, or add --engine spark")
+    if args.workers and args.engine != "local":
+        raise UsageError("--workers is for --engine local: Spark's master says how many (e.g. --master 'local[2]')")
     use_endpoint(args.endpoint_url)
     export = read_export(args.export)
     keys = [k.strip() for k in (args.keys or "").split(",") if k.strip()]
@@ -51,6 +55,8 @@ def _backfill(args: argparse.Namespace) -> int:
 
 
 def _generate_export(args: argparse.Namespace) -> int:
+    if args.view is not None and not args.incremental:
+        raise UsageError("--view is for incremental exports: add --incremental, or leave --view out")
     use_endpoint(args.endpoint_url)
     from ..backfill.generate import generate_export  # noqa: PLC0415 - only this command needs it
 
@@ -59,7 +65,7 @@ def _generate_export(args: argparse.Namespace) -> int:
         args.items,
         args.files,
         incremental=args.incremental,
-        view=args.view,
+        view=args.view or VIEWS[0],
         awkward=args.awkward,
         seed=args.seed,
     )
@@ -108,7 +114,9 @@ def add_backfill_commands(commands: Any) -> None:
     generate.add_argument("--items", type=whole(0), default=10_000, help="items (or changes) in the export")
     generate.add_argument("--files", type=whole(1), default=4, help="data files (default 4)")
     generate.add_argument("--incremental", action="store_true", help="an incremental export (changes), not a full one")
-    generate.add_argument("--view", choices=VIEWS, default=VIEWS[0], help="incremental export's view type")
+    generate.add_argument(
+        "--view", choices=VIEWS, help=f"with --incremental: the export's view type (default {VIEWS[0]})"
+    )
     generate.add_argument("--awkward", type=number(0, 1), default=0.1, help="share of items with awkward values")
     generate.add_argument("--seed", type=whole(0), default=0)
     generate.add_argument(

@@ -21,7 +21,7 @@ from ..local.context import LocalContext
 from ..local.contract import runtime_size
 from ..logs import configure_logging
 from ..tools.generate import SOURCES, generate_event
-from .arguments import UsageError, input_file, number, output_file, size, whole
+from .arguments import UsageError, input_file, number, output_file, size, use_endpoint, whole
 
 __all__ = ["DEMO_ENV", "add_handler_commands"]
 
@@ -63,9 +63,10 @@ def _load_event(path: str) -> Any:
     raw = sys.stdin.buffer.read() if path == "-" else Path(path).read_bytes()
     try:
         return json.loads(raw.decode("utf-8-sig"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
         where = "standard input" if path == "-" else path
-        raise UsageError(f"{where} is not a JSON file ({exc}): give a Firehose event (see generate-event)") from None
+        why = "nested too deep to read" if isinstance(exc, RecursionError) else exc
+        raise UsageError(f"{where} is not a JSON file ({why}): give a Firehose event (see generate-event)") from None
 
 
 def _print_lines(response: Mapping[str, Any], out: TextIO) -> None:
@@ -109,6 +110,8 @@ def _transform(args: argparse.Namespace) -> int:
     env = dict(os.environ)
     env.setdefault("PIPELINE_REINGEST", "off")  # a local run never writes to a real stream unless asked
     config = _config(args, env)
+    if config.reingest:
+        use_endpoint(None)  # AWS_ENDPOINT_URL, if set, must be a URL
     configure_logging(config.log_level, sys.stderr)
     event = _load_event(args.event)
     firehose_records(event)  # a file that is not an event is the user's mistake: one line, before the handler logs

@@ -18,10 +18,10 @@ from ..sinks.storage import open_store
 from .arguments import (
     UsageError,
     endpoint_url,
-    input_file,
     kinesis_stream_name,
     location,
     name,
+    named_file,
     number,
     output_folder,
     size,
@@ -109,7 +109,7 @@ def add_run_local(commands: Any) -> None:
     where.add_argument("--stream", type=kinesis_stream_name, help="Kinesis stream name or ARN to read")
     where.add_argument(
         "--file",
-        type=input_file,
+        type=named_file,
         help="file of change records (JSON Lines, {'Records': [...]}, or a Firehose event)",
     )
     parser.add_argument(

@@ -206,6 +206,28 @@ def test_bad_exports_are_refused_with_one_line_and_status_2(tmp_path, capsys, mo
     assert err.count("\n") == 1 and "no such file or folder" in err
 
 
+def test_the_key_image_and_keys_are_refused_where_they_cannot_apply(tmp_path, capsys, monkeypatch):
+    """A full export's items carry no Keys, so PIPELINE_IMAGE=keys needs --keys; an incremental export's changes
+    carry them, so --keys there would be ignored: both are one line and status 2, before anything is written."""
+    full = generate_export(str(tmp_path / "full"), 20, 1)
+    incremental = generate_export(str(tmp_path / "incremental"), 20, 1, incremental=True)
+    out = tmp_path / "out"
+    monkeypatch.setenv("PIPELINE_COLUMNS", "id")
+    monkeypatch.setenv("PIPELINE_IMAGE", "keys")
+    assert main(["backfill", full, "--to", str(out), "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "PIPELINE_IMAGE=keys on a full export" in err and "--keys pk,sk" in err
+    monkeypatch.delenv("PIPELINE_IMAGE")
+    assert main(["backfill", incremental, "--to", str(out), "--quiet", "--keys", "id"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "--keys is for full exports" in err
+    assert not out.exists()
+    monkeypatch.setenv("PIPELINE_IMAGE", "keys")  # what --keys is for: rows of the key
+    assert main(["backfill", full, "--to", str(out), "--quiet", "--keys", "id", "--workers", "1"]) == 0
+    rows, failed = read_store(Folder(out))
+    assert len(rows) == 20 and all(row[0] for row in rows) and not failed
+
+
 def test_a_garbage_line_and_a_failing_item_land_in_the_error_folder_for_redrive(tmp_path, monkeypatch, capsys):
     """Injected at the edge: one line of a data file is not JSON, and one item lacks its partition key's value."""
     folder = generate_export(str(tmp_path / "export"), 120, 2)
