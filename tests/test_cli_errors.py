@@ -166,14 +166,20 @@ CASES = [
         2,
     ),
     (["run-local", "--file", "-", "--to", "{out}"], "- (standard input) cannot be read here", 2),
-    (["run-local", "--stream", "", "--to", "{out}"], "is not a Kinesis stream name", 2),
+    (["run-local", "--file", "{not-an-event}", "--to", "{out}"], "holds no records: give JSON Lines", 2),
+    (["run-local", "--stream", "", "--to", "{out}"], "is not a Kinesis stream name or ARN (1 to 128 letters", 2),
+    (
+        ["run-local", "--stream", "arn:aws:kinesis:eu-west-1:123:stream/x", "--to", "{out}"],
+        "ACCOUNT of 12 digits",
+        2,
+    ),
     (["run-local", "--stream", "s", "--to", "{out}", "--endpoint-url", "localhost:1"], "not an http://", 2),
     # redrive
     (["redrive", "{missing}", "--to", "{out}"], "no such file or folder", 2),
     (["redrive", "{empty-folder}", "--to", "{out}"], "no objects there, so nothing to redrive", 2),
     (["redrive", FAILED], "required: --to", 2),
     (["redrive", FAILED, "--to", "s3://a/"], "bucket name 'a' has 1 character", 2),
-    (["redrive", FAILED, "--to", "kinesis://"], "is not a Kinesis stream name", 2),
+    (["redrive", FAILED, "--to", "kinesis://"], "is not a Kinesis stream name or ARN", 2),
     (["redrive", "s3:///x", "--to", "{out}"], "no bucket name", 2),
     (["redrive", FAILED, "--to", "{out}", "--prefix", "/x/"], "starts with '/'", 2),
     # backfill and generate-export: options that do not go together (checked before the export is read)
@@ -479,3 +485,23 @@ def test_a_file_nested_deeper_than_json_can_follow_fails_its_record_not_the_comm
     err = capsys.readouterr().err
     assert "Traceback" not in err and '"reason": "parse: nested too deeply"' in err
     assert "failed 1" in err.splitlines()[-1]
+
+
+def test_an_export_behind_an_endpoint_nothing_listens_on_says_what_to_check(files, no_aws, monkeypatch, capsys):
+    monkeypatch.setenv("PIPELINE_COLUMNS", COLUMNS)
+    assert main(["backfill", "s3://exports/AWSDynamoDB/0123-ab/", "--to", files["out"]]) == 2
+    line = _one_line(capsys.readouterr().err)
+    assert line.startswith(
+        "error: cannot read the export at s3://exports/AWSDynamoDB/0123-ab/ (EndpointConnectionError)"
+    )
+    assert line.endswith(
+        f"could not connect to {no_aws}: check --endpoint-url / AWS_ENDPOINT_URL and that the service there is running"
+    )
+
+
+def test_an_export_without_credentials_says_what_to_set(files, no_aws, monkeypatch, capsys):
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
+        monkeypatch.delenv(name)
+    monkeypatch.setenv("PIPELINE_COLUMNS", COLUMNS)
+    assert main(["backfill", "s3://exports/AWSDynamoDB/0123-ab/", "--to", files["out"]]) == 2
+    assert "(NoCredentialsError): no AWS credentials: set AWS_ACCESS_KEY_ID" in _one_line(capsys.readouterr().err)

@@ -208,7 +208,7 @@ def read_export(location: str) -> Export:
         why = store_error(exc)
         if why is None:
             raise
-        raise ExportError(f"cannot read the export at {location} ({why})") from None
+        raise ExportError(f"cannot read the export at {location} ({why})") from exc  # the CLI says what to check
 
 
 def _read(location: str, root: str, folder: str, store: Store) -> Export:

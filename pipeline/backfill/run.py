@@ -18,7 +18,7 @@ from ..config import VARIABLES, Config
 from ..sinks.delivery import Destination
 from ..sinks.storage import open_store
 from ..tools.athena import firehose_prefix
-from .manifest import Export
+from .manifest import Export, ExportError
 from .transform import FileResult, Task, transform_file
 
 __all__ = [
@@ -175,13 +175,23 @@ def run_local(
     progress: TextIO | None = None,
     on_result: Callable[[FileResult], None] | None = None,
 ) -> Summary:
-    """Run the tasks on a pool of *workers* processes (default: the CPU count); 1 runs them in this process."""
+    """Run the tasks on a pool of *workers* processes (default: the CPU count); 1 runs them in this process.
+
+    If a file cannot write its objects before any file has written one, the run stops there with ExportError:
+    a destination that is not there, not reachable or not writable would refuse every file, after each had
+    been read for nothing. Files already running finish; the others are not started.
+    """
     workers = workers or os.cpu_count() or 1
     if workers < 1:
         raise ValueError("workers must be at least 1")
     summary = Summary()
 
     def done(result: FileResult) -> None:
+        if result.unwritable and summary.objects == 0:
+            raise ExportError(
+                f"cannot write to {tasks[0].out} ({result.unwritable}): nothing was written, so the run stops rather "
+                f"than read the {len(tasks) - summary.files - 1:,} data files left for nothing"
+            )
         summary.add(result)
         if on_result:
             on_result(result)
@@ -195,8 +205,12 @@ def run_local(
     else:
         # spawn, not fork: the parent may hold boto3 clients and their connections, which must not be shared
         with ProcessPoolExecutor(min(workers, len(tasks)), mp_context=get_context("spawn")) as pool:
-            for future in as_completed([pool.submit(transform_file, task) for task in tasks]):
-                done(future.result())
+            try:
+                for future in as_completed([pool.submit(transform_file, task) for task in tasks]):
+                    done(future.result())
+            except ExportError:
+                pool.shutdown(cancel_futures=True)  # the files not started are not read for nothing
+                raise
     if progress:
         progress.write("\n")
     return summary

@@ -79,6 +79,7 @@ class FileResult(NamedTuple):
     written: tuple[tuple[str, int], ...] = ()  # (object key, records)
     failures: tuple[tuple[str, str], ...] = ()  # (file:line, reason), the first few
     problem: str | None = None  # the file was not transformed: missing, truncated, checksum or count mismatch
+    unwritable: str | None = None  # the problem is the destination's: why its objects could not be written
     seconds: float = 0.0
     cpu_seconds: float = 0.0  # the worker's CPU time on it: its rate, whatever else the machine runs
 
@@ -156,8 +157,10 @@ def transform_file(task: Task) -> FileResult:
         try:
             written, bytes_out = _write(task, rows, errors)
         except Exception as exc:  # a bucket that is not there, no permission, a full disk: say so, go on
-            why = f"cannot write its objects ({store_reason(exc)})"
-            return FileResult(task.key, bytes_in=data.bytes_in, problem=why)
+            why = store_reason(exc)
+            return FileResult(
+                task.key, bytes_in=data.bytes_in, problem=f"cannot write its objects ({why})", unwritable=why
+            )
     return FileResult(
         key=task.key,
         items=data.items,

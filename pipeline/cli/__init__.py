@@ -135,7 +135,9 @@ def explain(exc: BaseException) -> tuple[str, int] | None:
     if aws is not None:
         return aws
     if isinstance(exc, UsageError | ValueError):  # ConfigError, InvalidEvent: the library checks with ValueError
-        return str(exc), EXIT_USAGE
+        cause = exc.__cause__  # an export that could not be read: no connection, no credentials, no region
+        advice = _aws(cause) if cause is not None and "ClientError" not in _names(cause) else None
+        return (f"{exc}: {advice[0]}" if advice is not None else str(exc)), EXIT_USAGE
     return None
 
 

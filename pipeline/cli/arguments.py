@@ -111,8 +111,10 @@ def _human(n: int) -> str:
     return f"{n / 1_000_000:g}MB" if n >= 100_000 else f"{n:,} bytes"
 
 
-def name(what: str, pattern: str = r"[A-Za-z0-9_.-]{1,64}") -> Callable[[str], str]:
-    """A name matching *pattern* (by default Firehose's delivery stream names).
+def name(
+    what: str, pattern: str = r"[A-Za-z0-9_.-]{1,64}", rule: str = "1 to 64 letters, digits, _ . -"
+) -> Callable[[str], str]:
+    """A name matching *pattern* (by default Firehose's delivery stream names), which *rule* says in words.
 
     >>> name("a delivery stream name")("orders-to-lake")
     'orders-to-lake'
@@ -123,14 +125,16 @@ def name(what: str, pattern: str = r"[A-Za-z0-9_.-]{1,64}") -> Callable[[str], s
 
     def parse(text: str) -> str:
         if not re.fullmatch(pattern, text):
-            raise argparse.ArgumentTypeError(f"{text!r} is not {what} (1 to 64 letters, digits, _ . -)")
+            raise argparse.ArgumentTypeError(f"{text!r} is not {what} ({rule})")
         return text
 
     return parse
 
 
 kinesis_stream_name = name(
-    "a Kinesis stream name", r"[A-Za-z0-9_.-]{1,128}|arn:[\w-]+:kinesis:[\w-]+:\d{12}:stream/\S+"
+    "a Kinesis stream name or ARN",
+    r"[A-Za-z0-9_.-]{1,128}|arn:[\w-]+:kinesis:[\w-]+:\d{12}:stream/[A-Za-z0-9_.-]{1,128}",
+    "1 to 128 letters, digits, _ . -; or arn:aws:kinesis:REGION:ACCOUNT:stream/NAME, ACCOUNT of 12 digits",
 )
 
 

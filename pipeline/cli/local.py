@@ -52,6 +52,11 @@ def _run_local(args: argparse.Namespace) -> int:
     keys = frozenset(k.name for k in config.partition_keys)
     dest.checked(keys)  # a bad prefix is said before the source is read
     source: Source = FileSource(args.file) if args.file else KinesisSource(args.stream, start=args.start.upper())
+    if isinstance(source, FileSource) and not source.waiting:  # a wrong file looks like this: say so, not "0"
+        raise UsageError(
+            f"{args.file} holds no records: give JSON Lines of change records, a {{'Records': [...]}} document "
+            "or a Firehose event"
+        )
     handler, reingested = local_handler(config, source)
     tally = run_local(source, handler, dest, settings, reingested=reingested, partition_keys=keys, progress=sys.stderr)
     if tally.first_failure:

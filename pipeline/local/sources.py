@@ -156,6 +156,11 @@ class DirectPutSource:
         self._queue.extend(added)
         return [r["recordId"] for r in added]
 
+    @property
+    def waiting(self) -> int:
+        """Records put and not yet polled."""
+        return len(self._queue)
+
     def poll(self) -> list[dict[str, Any]]:
         taken = [self._queue.popleft() for _ in range(min(self.limit, len(self._queue)))]
         self.caught_up = not taken

@@ -206,6 +206,19 @@ def test_bad_exports_are_refused_with_one_line_and_status_2(tmp_path, capsys, mo
     assert err.count("\n") == 1 and "no such file or folder" in err
 
 
+@pytest.mark.parametrize("workers", [1, 2])
+def test_a_destination_that_refuses_the_first_objects_stops_the_run_before_reading_the_rest(tmp_path, workers):
+    """Injected at the edge: a file stands where the destination folder should be made, so every write fails."""
+    folder = generate_export(str(tmp_path / "export"), 400, 8)
+    (tmp_path / "in-the-way").write_text("x")
+    counted: list[object] = []
+    with pytest.raises(ExportError, match=r"cannot write to .*in-the-way/lake \(NotADirectoryError\): nothing was"):
+        run_local(
+            plan(read_export(folder), str(tmp_path / "in-the-way" / "lake"), ENV), workers, on_result=counted.append
+        )
+    assert counted == []  # no file's result was counted: the run stopped at the first
+
+
 def test_the_key_image_and_keys_are_refused_where_they_cannot_apply(tmp_path, capsys, monkeypatch):
     """A full export's items carry no Keys, so PIPELINE_IMAGE=keys needs --keys; an incremental export's changes
     carry them, so --keys there would be ignored: both are one line and status 2, before anything is written."""
@@ -445,9 +458,11 @@ def test_missing_buckets_are_one_line_errors_not_tracebacks(aws, tmp_path, monke
     assert main(["backfill", "s3://no-such-bucket/AWSDynamoDB/0123-ab/", "--to", str(tmp_path)]) == 2
     err = capsys.readouterr().err
     assert err == "error: cannot read the export at s3://no-such-bucket/AWSDynamoDB/0123-ab/ (NoSuchBucket)\n"
-    assert main(["backfill", folder, "--to", "s3://no-such-lake/", "--quiet", "--workers", "1"]) == 1
-    printed = capsys.readouterr().out
-    assert printed.count("cannot write its objects (NoSuchBucket)") == 2
+    assert main(["backfill", folder, "--to", "s3://no-such-lake/", "--quiet", "--workers", "1"]) == 2
+    assert capsys.readouterr().err == (
+        "error: cannot write to s3://no-such-lake/ (NoSuchBucket): nothing was written, so the run "
+        "stops rather than read the 1 data files left for nothing\n"
+    )
 
 
 def test_the_current_state_view_over_backfill_and_stream_together(tmp_path):
