@@ -6,6 +6,8 @@ AWS is never reached: credentials are fake or absent and every endpoint is a clo
 
 from __future__ import annotations
 
+import errno
+import io
 import json
 import os
 import signal
@@ -165,7 +167,6 @@ CASES = [
         "is for the error output prefix only",
         2,
     ),
-    (["run-local", "--file", "-", "--to", "{out}"], "- (standard input) cannot be read here", 2),
     (["run-local", "--file", "{not-an-event}", "--to", "{out}"], "holds no records: give JSON Lines", 2),
     (["run-local", "--stream", "", "--to", "{out}"], "is not a Kinesis stream name or ARN (1 to 128 letters", 2),
     (
@@ -505,3 +506,28 @@ def test_an_export_without_credentials_says_what_to_set(files, no_aws, monkeypat
     monkeypatch.setenv("PIPELINE_COLUMNS", COLUMNS)
     assert main(["backfill", "s3://exports/AWSDynamoDB/0123-ab/", "--to", files["out"]]) == 2
     assert "(NoCredentialsError): no AWS credentials: set AWS_ACCESS_KEY_ID" in _one_line(capsys.readouterr().err)
+
+
+def test_run_local_reads_standard_input_and_says_when_it_holds_no_records(files, monkeypatch, capsys):
+    monkeypatch.setenv("PIPELINE_COLUMNS", COLUMNS)
+    monkeypatch.setattr("sys.stdin", io.TextIOWrapper(io.BytesIO(Path(CITIES).read_bytes())))
+    assert main(["run-local", "--file", "-", "--to", files["out"]]) == 0
+    assert "records in " in capsys.readouterr().err
+    assert any(Path(files["out"]).rglob("local-firehose-*"))
+    monkeypatch.setattr("sys.stdin", io.TextIOWrapper(io.BytesIO(b"\n\n")))
+    assert main(["run-local", "--file", "-", "--to", files["out"]]) == 2
+    assert "standard input holds no records: give JSON Lines" in _one_line(capsys.readouterr().err)
+
+
+class _FullDisk(io.StringIO):
+    """Standard output on a full disk: writes are buffered, the flush fails (as with > /dev/full)."""
+
+    def flush(self) -> None:
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+
+def test_a_full_disk_under_standard_output_injected_at_its_flush_is_one_line_naming_it(monkeypatch, capsys):
+    capsys.readouterr()
+    monkeypatch.setattr("sys.stdout", _FullDisk())
+    assert main(["demo"]) == 1
+    assert capsys.readouterr().err == "error: cannot write to standard output: No space left on device\n"

@@ -141,6 +141,20 @@ def explain(exc: BaseException) -> tuple[str, int] | None:
     return None
 
 
+class _StdoutError(OSError):
+    """Standard output could not be written (a full disk, a closed file)."""
+
+
+def _flush_stdout() -> None:
+    try:
+        sys.stdout.flush()
+    except BrokenPipeError:
+        raise
+    except OSError as exc:
+        sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - so the interpreter's final flush does not fail again
+        raise _StdoutError(exc.errno, f"cannot write to standard output: {exc.strerror or exc}") from None
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line and return its exit status; errors the user can act on end in one line, not a
     traceback (see the module's docstring for the statuses)."""
@@ -149,7 +163,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SystemExit as done:  # --help, or a mistake argparse has already said
         return done.code if isinstance(done.code, int) else EXIT_USAGE
     try:
-        return args.run(args)
+        status: int = args.run(args)
+        _flush_stdout()  # what is still buffered is written now, where a failure can still be said
+        return status
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED

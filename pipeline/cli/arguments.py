@@ -24,7 +24,6 @@ __all__ = [
     "kinesis_stream_name",
     "location",
     "name",
-    "named_file",
     "number",
     "output_file",
     "output_folder",
@@ -161,18 +160,6 @@ def input_file(text: str) -> str:
     argparse.ArgumentTypeError: /nonexistent/event.json: no such file
     """
     return text if text == "-" else str(_readable_file(text))
-
-
-def named_file(text: str) -> str:
-    """A file that exists and can be read; not ``-`` (for a command that reads a file more than once).
-
-    >>> named_file("-")
-    Traceback (most recent call last):
-    argparse.ArgumentTypeError: - (standard input) cannot be read here: give a file's path
-    """
-    if text == "-":
-        raise argparse.ArgumentTypeError("- (standard input) cannot be read here: give a file's path")
-    return str(_readable_file(text))
 
 
 def output_file(text: str) -> str:

@@ -18,10 +18,10 @@ from ..sinks.storage import open_store
 from .arguments import (
     UsageError,
     endpoint_url,
+    input_file,
     kinesis_stream_name,
     location,
     name,
-    named_file,
     number,
     output_folder,
     size,
@@ -54,8 +54,8 @@ def _run_local(args: argparse.Namespace) -> int:
     source: Source = FileSource(args.file) if args.file else KinesisSource(args.stream, start=args.start.upper())
     if isinstance(source, FileSource) and not source.waiting:  # a wrong file looks like this: say so, not "0"
         raise UsageError(
-            f"{args.file} holds no records: give JSON Lines of change records, a {{'Records': [...]}} document "
-            "or a Firehose event"
+            f"{'standard input' if args.file == '-' else args.file} holds no records: give JSON Lines of change "
+            "records, a {'Records': [...]} document or a Firehose event"
         )
     handler, reingested = local_handler(config, source)
     tally = run_local(source, handler, dest, settings, reingested=reingested, partition_keys=keys, progress=sys.stderr)
@@ -114,8 +114,8 @@ def add_run_local(commands: Any) -> None:
     where.add_argument("--stream", type=kinesis_stream_name, help="Kinesis stream name or ARN to read")
     where.add_argument(
         "--file",
-        type=named_file,
-        help="file of change records (JSON Lines, {'Records': [...]}, or a Firehose event)",
+        type=input_file,
+        help="file of change records (JSON Lines, {'Records': [...]}, or a Firehose event; - for standard input)",
     )
     parser.add_argument(
         "--to",

@@ -17,6 +17,7 @@ from __future__ import annotations
 import binascii
 import itertools
 import json
+import sys
 import time
 from collections import deque
 from collections.abc import Iterable, Iterator, Mapping
@@ -103,8 +104,8 @@ class KinesisSource:
 
 
 def file_payloads(path: str | Path) -> Iterator[bytes]:
-    """The record payloads in a file: a Firehose event's records, a ``{"Records": [...]}`` document's
-    elements (e.g. a DynamoDB Streams event), or else each non-blank line (JSON Lines) as it is.
+    """The record payloads in a file (``-``: standard input): a Firehose event's records, a ``{"Records": [...]}``
+    document's elements (e.g. a DynamoDB Streams event), or else each non-blank line (JSON Lines) as it is.
 
     >>> import tempfile, os
     >>> path = os.path.join(tempfile.mkdtemp(), "changes.jsonl")
@@ -112,7 +113,7 @@ def file_payloads(path: str | Path) -> Iterator[bytes]:
     >>> list(file_payloads(path))
     [b'{"eventName": "INSERT"}', b'not json']
     """
-    raw = Path(path).read_bytes()
+    raw = sys.stdin.buffer.read() if str(path) == "-" else Path(path).read_bytes()
     try:
         doc = json.loads(raw.decode("utf-8-sig"))
     except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):  # lines, then: each fails on its own
