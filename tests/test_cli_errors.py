@@ -44,6 +44,7 @@ def files(tmp_path: Path) -> dict[str, str]:
     (tmp_path / "not-json.json").write_text("{")
     (tmp_path / "not-an-event.json").write_text('{"Records": []}')
     (tmp_path / "a-file").write_text("x")
+    (tmp_path / "no-data.json").write_text('{"records": [{"recordId": "a", "data": "eA=="}, {"recordId": "b"}]}')
     (tmp_path / "deep.json").write_text('{"a":' * 100_000 + "1" + "}" * 100_000)  # deeper than json can follow
     unreadable = tmp_path / "unreadable.json"
     unreadable.write_text("{}")
@@ -58,6 +59,7 @@ def files(tmp_path: Path) -> dict[str, str]:
         "not-an-event": str(tmp_path / "not-an-event.json"),
         "a-file": str(tmp_path / "a-file"),
         "deep": str(tmp_path / "deep.json"),
+        "no-data": str(tmp_path / "no-data.json"),
         "unreadable": str(unreadable),
         "event": str(tmp_path / "event.json"),
         "out": str(tmp_path / "out"),
@@ -124,6 +126,8 @@ CASES = [
     # generate-event
     (["generate-event", "--size", "0"], "argument --size: '0' is outside", 2),
     (["generate-event", "--size=-1MB"], "argument --size: '-1MB' is not a size", 2),
+    (["generate-event", "--size", "-1MB"], "argument --size: '-1MB' is not a size", 2),
+    (["generate-event", "--size", "10GB"], "argument --size: '10GB' is outside 1,000 bytes to 1000MB", 2),
     (["generate-event", "--size", ""], "argument --size", 2),
     (["generate-event", "--awkward", "2"], "argument --awkward: 2 is not a number from 0 to 1", 2),
     (["generate-event", "--seed", "-1"], "argument --seed: -1 is too small", 2),
@@ -168,6 +172,7 @@ CASES = [
         2,
     ),
     (["run-local", "--file", "{not-an-event}", "--to", "{out}"], "holds no records: give JSON Lines", 2),
+    (["run-local", "--file", "{no-data}", "--to", "{out}"], "records[1] has no base64 'data' text, so the file", 2),
     (["run-local", "--stream", "", "--to", "{out}"], "is not a Kinesis stream name or ARN (1 to 128 letters", 2),
     (
         ["run-local", "--stream", "arn:aws:kinesis:eu-west-1:123:stream/x", "--to", "{out}"],

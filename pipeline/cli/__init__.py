@@ -19,9 +19,10 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import sys
 from collections.abc import Sequence
-from typing import NoReturn
+from typing import Any, NoReturn
 from urllib.parse import urlsplit
 
 from ..budget import BudgetError
@@ -44,6 +45,13 @@ _REFUSALS = ("NotFound", "NoSuch", "AccessDenied", "Unauthorized", "Forbidden", 
 
 class _Parser(argparse.ArgumentParser):
     """argparse, with a mistake said in one line (not the usage screen) and exit status 2."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # A value that starts with a minus and a digit ("--size -1MB") is the option's value, which its type
+        # then refuses with the reason; argparse's own rule takes only plain negative numbers so ("-1MB" would
+        # be "expected one argument"). No option here is spelt with a digit.
+        self._negative_number_matcher = re.compile(r"^-\d")
 
     def error(self, message: str) -> NoReturn:
         sys.stderr.write(f"{self.prog}: error: {message} (see {self.prog} --help)\n")

@@ -119,10 +119,34 @@ def file_payloads(path: str | Path) -> Iterator[bytes]:
     except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):  # lines, then: each fails on its own
         doc = None
     if isinstance(doc, dict) and isinstance(doc.get("records"), list):
-        return (binascii.a2b_base64(r["data"]) for r in doc["records"])
+        return iter(_event_payloads(doc["records"], "standard input" if str(path) == "-" else str(path)))
     if isinstance(doc, dict) and isinstance(doc.get("Records"), list):
         return (json.dumps(r, ensure_ascii=False, separators=(",", ":")).encode() for r in doc["Records"])
     return (line.rstrip(b"\r") for line in raw.split(b"\n") if line.strip())
+
+
+def _event_payloads(records: list[Any], where: str) -> list[bytes]:
+    """The payloads of a Firehose event's *records*; ValueError naming the first record that has none (no
+    ``data``, or not base64 text), as the file is then not the event it looks like.
+
+    >>> _event_payloads([{"data": "eyJhIjogMX0="}], "e.json")
+    [b'{"a": 1}']
+    >>> _event_payloads([{"data": "eA=="}, {"recordId": "b"}], "e.json")
+    Traceback (most recent call last):
+    ValueError: e.json: records[1] has no base64 'data' text, so the file is not a Firehose event
+    """
+    payloads = []
+    for i, rec in enumerate(records):
+        data = rec.get("data") if isinstance(rec, dict) else None
+        try:
+            if type(data) is not str:
+                raise TypeError
+            payloads.append(binascii.a2b_base64(data))
+        except (TypeError, ValueError):  # binascii.Error, or text that is not ASCII
+            raise ValueError(
+                f"{where}: records[{i}] has no base64 'data' text, so the file is not a Firehose event"
+            ) from None
+    return payloads
 
 
 class DirectPutSource:

@@ -38,7 +38,7 @@ STREAM_ARN = f"arn:aws:kinesis:{REGION}:{ACCOUNT}:stream/{TABLE}-changes"
 DELIVERY_ARN = f"arn:aws:firehose:{REGION}:{ACCOUNT}:deliverystream/{TABLE}-to-s3"
 TABLE_STREAM_ARN = f"arn:aws:dynamodb:{REGION}:{ACCOUNT}:table/{TABLE}/stream/2026-01-01T00:00:00.000"
 _START_MS = 1_767_225_600_000  # 2026-01-01T00:00:00Z
-_UNITS = {"": 1, "B": 1, "KB": 1000, "MB": 1000**2, "KIB": 1024, "MIB": 1024**2}
+_UNITS = {"": 1, "B": 1, "KB": 1000, "MB": 1000**2, "GB": 1000**3, "KIB": 1024, "MIB": 1024**2, "GIB": 1024**3}
 _AWKWARD_TEXT = (
     'Müller, "the elder"',
     "line one\nline two\r\nline three",
