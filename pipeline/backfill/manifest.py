@@ -24,7 +24,7 @@ from collections.abc import Iterator
 from datetime import datetime
 from typing import Any, NamedTuple
 
-from ..sinks.storage import Store, open_store
+from ..sinks.storage import Folder, Store, open_store
 
 __all__ = [
     "FULL",
@@ -187,11 +187,40 @@ def _files(store: Store, folder: str) -> Iterator[DataFile]:
             doc = json.loads(line)
         except json.JSONDecodeError as exc:
             raise ExportError(f"{key} line {number} is not JSON ({exc.msg})") from None
-        count, data_key = (doc.get("itemCount"), doc.get("dataFileS3Key")) if type(doc) is dict else (None, None)
-        if type(count) is not int or count < 0 or type(data_key) is not str or not data_key:
-            raise ExportError(f"{key} line {number} has no itemCount and dataFileS3Key")
-        md5 = doc.get("md5Checksum")
-        yield DataFile(_data_key(data_key, folder), count, md5 if type(md5) is str and md5 else None)
+        yield _data_file(doc, f"{key} line {number}", folder)
+
+
+def _data_file(doc: Any, where: str, folder: str) -> DataFile:
+    """One line of ``manifest-files.json``, each field of the type DynamoDB writes (*where* names the line)."""
+    if type(doc) is not dict:
+        raise ExportError(f"{where} is not a JSON object: the manifest is damaged")
+    count, data_key, md5 = doc.get("itemCount"), doc.get("dataFileS3Key"), doc.get("md5Checksum")
+    if count is None or type(data_key) is not str or not data_key:
+        missing = "itemCount" if count is None else "dataFileS3Key (the data file's key, text)"
+        raise ExportError(f"{where} has no {missing}: the manifest is damaged")
+    _check_count(count, f"{where}: itemCount")
+    if md5 is not None and type(md5) is not str:
+        raise ExportError(f"{where}: md5Checksum is {_shown(md5)}, not text (a base64 MD5): the manifest is damaged")
+    return DataFile(_data_key(data_key, folder), count, md5 or None)
+
+
+def _check_count(count: Any, what: str) -> None:
+    """An item count is a whole number, 0 or more (JSON's 200.5, "200" and true are not).
+
+    >>> _check_count("200", "itemCount")
+    Traceback (most recent call last):
+    pipeline.backfill.manifest.ExportError: itemCount is "200" (text), not a whole number: the manifest is damaged
+    """
+    if type(count) is not int:
+        raise ExportError(f"{what} is {_shown(count)}, not a whole number: the manifest is damaged")
+    if count < 0:
+        raise ExportError(f"{what} is {count}, negative: the manifest is damaged")
+
+
+def _shown(value: Any) -> str:
+    """A JSON value and its kind, for a message: ``"200" (text)``, ``200.5 (a decimal number)``."""
+    kinds = {str: "text", float: "a decimal number", int: "a number", bool: "true or false", list: "a list"}
+    return f"{json.dumps(value)[:40]} ({kinds.get(type(value), 'an object')})"
 
 
 def read_export(location: str) -> Export:
@@ -234,9 +263,12 @@ def _read(location: str, root: str, folder: str, store: Store) -> Export:
     moment = summary.get("exportToTime") if kind == INCREMENTAL else summary.get("exportTime")
     micros = _micros(moment, "exportToTime" if kind == INCREMENTAL else "exportTime")
     files = tuple(_files(store, folder))
+    _check_once(files)
     total = summary.get("itemCount")
+    if total is not None:
+        _check_count(total, f"{folder}{SUMMARY}: itemCount")
     listed = sum(f.item_count for f in files)
-    if kind == FULL and type(total) is int and total != listed:
+    if kind == FULL and total is not None and total != listed:
         raise ExportError(f"{FILES} lists {listed:,} items but {SUMMARY} says {total:,}: the manifests disagree")
     _check_present(store, files)
     export_arn = summary.get("exportArn")
@@ -256,6 +288,17 @@ def _read(location: str, root: str, folder: str, store: Store) -> Export:
     )
 
 
+def _check_once(files: tuple[DataFile, ...]) -> None:
+    """No data file is listed twice (its items would be counted twice, and written once)."""
+    seen: set[str] = set()
+    for data in files:
+        if data.key in seen:
+            raise ExportError(
+                f"{FILES} lists data file {data.key} twice: DynamoDB lists each once (remove the repeated line)"
+            )
+        seen.add(data.key)
+
+
 def _check_present(store: Store, files: tuple[DataFile, ...]) -> None:
     """Every listed data file is there: one listing of their common folder, not a request per file."""
     if not files:
@@ -265,6 +308,15 @@ def _check_present(store: Store, files: tuple[DataFile, ...]) -> None:
     for prefix in sorted(folders):
         present.update(store.listing(prefix))
     missing = [f.key for f in files if f.key not in present]
+    folder = next((key for key in missing if _is_folder(store, key, present)), None)
+    if folder is not None:
+        raise ExportError(f"data file {folder} listed in {FILES} is a folder: it should be a file of the export")
     if missing:
         more = f" and {len(missing) - 1} more" if len(missing) > 1 else ""
         raise ExportError(f"data file {missing[0]}{more} listed in {FILES} is missing: the export is incomplete")
+
+
+def _is_folder(store: Store, key: str, present: set[str]) -> bool:
+    """*key* names a folder: objects are under it, or (in a local folder) it is an empty folder."""
+    inside = key + "/"
+    return any(k.startswith(inside) for k in present) or (isinstance(store, Folder) and (store.root / key).is_dir())

@@ -12,8 +12,12 @@ Works with ``local[*]``, with ``spark-submit`` and on AWS Glue 5 / EMR (Spark 3.
 from __future__ import annotations
 
 import importlib.util
+import os
+import sys
+import tempfile
 from collections.abc import Callable
-from typing import TextIO
+from pathlib import Path
+from typing import Any, TextIO
 
 from .run import Summary
 from .transform import FileResult, Task, transform_partition
@@ -32,11 +36,12 @@ def run_spark(
     *,
     progress: TextIO | None = None,
     on_result: Callable[[FileResult], None] | None = None,
+    quiet: bool = False,
 ) -> Summary:
     """Run the tasks on Spark: the active session, else a new one (on *master*, e.g. ``local[2]``).
 
     A session this call made is stopped at the end; one that was already running (a notebook's, a test's,
-    Glue's) is left as it was.
+    Glue's) is left as it was. A session made *quiet* shows no progress bar and logs only errors.
     """
     if not spark_available():
         raise ValueError("--engine spark needs PySpark: pip install '.[spark]' (or run it with spark-submit)")
@@ -45,10 +50,7 @@ def run_spark(
     session = SparkSession.getActiveSession()
     made = session is None
     if session is None:
-        builder = SparkSession.builder.appName("ddb-firehose-pipeline backfill")
-        if master:
-            builder = builder.master(master)
-        session = builder.getOrCreate()
+        session = _start(master, quiet=quiet)
     summary = Summary()
     try:
         if tasks:
@@ -67,3 +69,59 @@ def run_spark(
         if made:
             session.stop()
     return summary
+
+
+# Errors only, on stderr, and no "Setting default log level" notice (Spark's log4j2.properties.template's layout).
+_QUIET_LOG4J = """\
+rootLogger.level = error
+rootLogger.appenderRef.stderr.ref = console
+appender.console.type = Console
+appender.console.name = console
+appender.console.target = SYSTEM_ERR
+appender.console.layout.type = PatternLayout
+appender.console.layout.pattern = %d{yy/MM/dd HH:mm:ss} %p %c{1}: %m%n%ex
+logger.gateway.name = org.apache.spark.api.python.PythonGatewayServer
+logger.gateway.level = error
+"""
+
+
+def _start(master: str | None, *, quiet: bool) -> Any:
+    """A new SparkSession on *master*; on this machine, its Python workers run this interpreter.
+
+    Spark starts its workers with ``PYSPARK_PYTHON``, else ``python3`` from ``PATH``: a virtualenv's interpreter
+    run by its path (``.venv/bin/python -m pipeline``) would get workers without the package. Under
+    ``spark-submit`` (or Glue) its settings stand: the interpreter, and the log.
+    """
+    from pyspark.sql import SparkSession  # noqa: PLC0415 - the optional engine's import, only when chosen
+
+    builder = SparkSession.builder.appName("ddb-firehose-pipeline backfill")
+    if master:
+        builder = builder.master(master)
+    if "PYSPARK_GATEWAY_PORT" in os.environ:  # spark-submit started Spark's JVM, then this script
+        return builder.getOrCreate()
+    if master is None or master.startswith("local"):
+        os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+        os.environ.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
+    if not quiet:
+        return _launch(builder)
+    with tempfile.TemporaryDirectory(prefix="backfill-spark-") as folder:  # read once, as the JVM starts
+        log4j = Path(folder, "log4j2.properties")
+        log4j.write_text(_QUIET_LOG4J)
+        options = {
+            "spark.ui.showConsoleProgress": "false",
+            "spark.driver.extraJavaOptions": f"-Dlog4j2.configurationFile={log4j.as_uri()}",
+        }
+        return _launch(builder.config(map=options))
+
+
+def _launch(builder: Any) -> Any:
+    """Start Spark's JVM; ValueError (one line) when it exits at once (no Java, a setting Spark refuses)."""
+    try:
+        return builder.getOrCreate()
+    except Exception as exc:
+        if getattr(exc, "getErrorClass", lambda: None)() != "JAVA_GATEWAY_EXITED":
+            raise
+        raise ValueError(
+            "Spark's Java process exited as it started (its reason is above): check that Java 17, 11 or 8 is installed "
+            "(java on PATH, or JAVA_HOME) and the --master given"
+        ) from None

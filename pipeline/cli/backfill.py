@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import sys
 from datetime import UTC, datetime
 from typing import Any
@@ -15,6 +16,30 @@ from .arguments import UsageError, endpoint_url, location, name, number, source_
 __all__ = ["add_backfill_commands"]
 
 _ENDPOINT = "AWS endpoint for S3, e.g. a local moto server (default: AWS_ENDPOINT_URL, else AWS)"
+MOST_ITEMS, MOST_FILES = 100_000_000, 10_000  # generate-export: about 40 GB of JSON, and Spark-sized file counts
+# The masters Spark takes: local, local[N], local[*], local[N,F], local-cluster[N,C,M], yarn, spark:// mesos:// k8s://
+_MASTER = r"local(\[(\*|\d+)(,\d+)?\])?|local-cluster\[\d+,\d+,\d+\]|yarn|(spark|mesos|k8s)://\S+"
+
+
+def _keys(text: str) -> list[str]:
+    """``pk`` or ``pk,sk``: the table's partition key, then its sort key if it has one."""
+    names = [key.strip() for key in text.split(",")]
+    if not 1 <= len(names) <= 2 or not all(names):
+        raise argparse.ArgumentTypeError(f"{text!r} is not ATTRIBUTE or ATTRIBUTE,ATTRIBUTE, e.g. id or pk,sk")
+    if len(set(names)) < len(names):
+        raise argparse.ArgumentTypeError(
+            f"{text!r} names {names[0]!r} twice: give the partition key, then the sort key"
+        )
+    return names
+
+
+def _master(text: str) -> str:
+    """A Spark master URL, checked here: Spark itself refuses a wrong one with a Java stack trace."""
+    if not re.fullmatch(_MASTER, text):
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a Spark master: give e.g. local[2] or local[*] (under spark-submit, leave --master out)"
+        )
+    return text
 
 
 def _backfill(args: argparse.Namespace) -> int:
@@ -24,7 +49,6 @@ def _backfill(args: argparse.Namespace) -> int:
         raise UsageError("--workers is for --engine local: Spark's master says how many (e.g. --master 'local[2]')")
     use_endpoint(args.endpoint_url)
     export = read_export(args.export)
-    keys = [k.strip() for k in (args.keys or "").split(",") if k.strip()]
     tasks = plan(
         export,
         args.to,
@@ -33,7 +57,7 @@ def _backfill(args: argparse.Namespace) -> int:
         error_prefix=args.error_prefix,
         name=args.name,
         gzip=args.gzip,
-        keys=keys,
+        keys=args.keys or [],
     )
     moment = datetime.fromtimestamp(export.export_micros / 1e6, UTC).isoformat(timespec="milliseconds")
     kind = f"incremental export ({export.view}) up to" if export.incremental else "full export at"
@@ -47,7 +71,7 @@ def _backfill(args: argparse.Namespace) -> int:
     if args.engine == "spark":
         from ..backfill.spark import run_spark  # noqa: PLC0415 - PySpark is loaded only for this engine
 
-        summary = run_spark(tasks, args.master, progress=progress)
+        summary = run_spark(tasks, args.master, progress=progress, quiet=args.quiet)
     else:
         summary = run_local(tasks, workers, progress=progress)
     print("\n".join(summary.lines()))
@@ -90,7 +114,11 @@ def add_backfill_commands(commands: Any) -> None:
     parser.add_argument("--to", required=True, type=location, help="a folder or s3://bucket[/base/]")
     parser.add_argument("--engine", choices=("local", "spark"), default="local", help="where to run (default local)")
     parser.add_argument("--workers", type=whole(1), help="local engine: processes (default: the CPU count)")
-    parser.add_argument("--master", help="spark engine: the master, e.g. local[2] (default: spark-submit's)")
+    parser.add_argument(
+        "--master",
+        type=_master,
+        help="spark engine: the master, e.g. local[2] (default: spark-submit's, else local[*])",
+    )
     parser.add_argument("--gzip", action="store_true", help="gzip the objects (names end in .gz)")
     parser.add_argument(
         "--prefix",
@@ -101,18 +129,33 @@ def add_backfill_commands(commands: Any) -> None:
         "--error-prefix", default=DEFAULT_ERROR_PREFIX, help=f"prefix for failed items (default {DEFAULT_ERROR_PREFIX})"
     )
     parser.add_argument(
-        "--keys", help="full exports: the table's key attributes, e.g. pk,sk (needed with PIPELINE_IMAGE=keys)"
+        "--keys",
+        type=_keys,
+        metavar="ATTRIBUTE[,ATTRIBUTE]",
+        help="full exports: the table's key attributes, e.g. pk,sk (needed with PIPELINE_IMAGE=keys)",
     )
     parser.add_argument(
         "--name", type=name("a name"), default="backfill", help="first part of the objects' names (default backfill)"
     )
-    parser.add_argument("--quiet", action="store_true", help="no progress line on stderr")
+    parser.add_argument(
+        "--quiet", action="store_true", help="no progress line on stderr (with --engine spark: only Spark's errors)"
+    )
     parser.add_argument("--endpoint-url", type=endpoint_url, help=_ENDPOINT)
     parser.set_defaults(run=_backfill)
 
     generate = commands.add_parser("generate-export", help="write a realistic DynamoDB export (manifests, gzip files)")
-    generate.add_argument("--items", type=whole(0), default=10_000, help="items (or changes) in the export")
-    generate.add_argument("--files", type=whole(1), default=4, help="data files (default 4)")
+    generate.add_argument(
+        "--items",
+        type=whole(0, MOST_ITEMS),
+        default=10_000,
+        help=f"items (or changes) in the export, at most {MOST_ITEMS:,} (default 10,000)",
+    )
+    generate.add_argument(
+        "--files",
+        type=whole(1, MOST_FILES),
+        default=4,
+        help=f"data files, at most {MOST_FILES:,}; more than --items leaves some empty, as DynamoDB does (default 4)",
+    )
     generate.add_argument("--incremental", action="store_true", help="an incremental export (changes), not a full one")
     generate.add_argument(
         "--view", choices=VIEWS, help=f"with --incremental: the export's view type (default {VIEWS[0]})"

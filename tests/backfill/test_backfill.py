@@ -497,3 +497,116 @@ def test_the_current_state_view_over_backfill_and_stream_together(tmp_path):
     expected |= {"order-00000001": ("MODIFY", "REFUNDED"), "order-00000099": ("INSERT", "NEW")}
     del expected["order-00000002"]
     assert current == expected
+
+
+def _edit_manifest(folder: str, edit) -> None:
+    manifest = Path(folder) / "manifest-files.json"
+    entries = [json.loads(line) for line in manifest.read_text().splitlines()]
+    edit(entries)
+    manifest.write_text("".join(json.dumps(e) + "\n" for e in entries))
+
+
+def _edit_summary(folder: str, **fields) -> None:
+    path = Path(folder) / "manifest-summary.json"
+    path.write_text(json.dumps(json.loads(path.read_text()) | fields))
+
+
+def _listed_twice(entries: list) -> None:
+    entries.append(dict(entries[0]))
+
+
+def _a_folder(folder: str) -> str:
+    path = export_files(folder)[0]
+    path.unlink()
+    path.mkdir()
+    return str(path.relative_to(Path(folder).parent.parent))
+
+
+@pytest.mark.parametrize(
+    ("damage", "message"),
+    [
+        (lambda f: _edit_summary(f, itemCount="50"), 'manifest-summary.json: itemCount is "50" (text), not a whole'),
+        (lambda f: _edit_summary(f, itemCount=50.5), "manifest-summary.json: itemCount is 50.5 (a decimal number)"),
+        (lambda f: _edit_summary(f, itemCount=True), "manifest-summary.json: itemCount is true (true or false)"),
+        (
+            lambda f: _edit_manifest(f, lambda e: e[0].update(md5Checksum=5)),
+            "manifest-files.json line 1: md5Checksum is 5 (a number), not text (a base64 MD5)",
+        ),
+        (
+            lambda f: _edit_manifest(f, lambda e: e[0].update(itemCount="25")),
+            'manifest-files.json line 1: itemCount is "25" (text), not a whole number',
+        ),
+        (
+            lambda f: (_edit_manifest(f, lambda e: e[0].update(itemCount=-1)), _edit_summary(f, itemCount=24)),
+            "manifest-files.json line 1: itemCount is -1, negative",
+        ),
+        (
+            lambda f: _edit_manifest(f, lambda e: e[1].pop("dataFileS3Key")),
+            "manifest-files.json line 2 has no dataFileS3Key",
+        ),
+        (
+            lambda f: (_edit_manifest(f, _listed_twice), _edit_summary(f, itemCount=75)),
+            "twice: DynamoDB lists each once (remove the repeated line)",
+        ),
+    ],
+)
+def test_manifest_fields_of_the_wrong_type_or_repeated_are_refused_with_one_line(
+    tmp_path, capsys, monkeypatch, damage, message
+):
+    monkeypatch.setenv("PIPELINE_COLUMNS", COLUMNS)
+    folder = generate_export(str(tmp_path / "export"), 50, 2)
+    damage(folder)
+    assert main(["backfill", folder, "--to", str(tmp_path / "out"), "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and err.count("\n") == 1 and message in err, err
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("empty", [False, True])
+def test_a_data_file_that_is_a_folder_is_said_to_be_one(tmp_path, capsys, monkeypatch, empty):
+    monkeypatch.setenv("PIPELINE_COLUMNS", COLUMNS)
+    folder = generate_export(str(tmp_path / "export"), 50, 2)
+    key = _a_folder(folder)
+    if not empty:
+        (tmp_path / "export" / key / "inside.json.gz").write_bytes(b"")
+    assert main(["backfill", folder, "--to", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err
+    assert (
+        err == f"error: data file {key} listed in manifest-files.json is a folder: it should be a file of the export\n"
+    )
+
+
+@pytest.mark.parametrize(
+    ("flags", "message"),
+    [
+        (["--keys", ""], "argument --keys: '' is not ATTRIBUTE or ATTRIBUTE,ATTRIBUTE, e.g. id or pk,sk"),
+        (["--keys", "id,,sk"], "argument --keys: 'id,,sk' is not ATTRIBUTE or ATTRIBUTE,ATTRIBUTE"),
+        (["--keys", "pk,sk,id"], "argument --keys: 'pk,sk,id' is not ATTRIBUTE or ATTRIBUTE,ATTRIBUTE"),
+        (["--keys", "id,id"], "argument --keys: 'id,id' names 'id' twice: give the partition key, then the sort key"),
+        (["--engine", "spark", "--master", "nonsense://x"], "argument --master: 'nonsense://x' is not a Spark master"),
+        (["--engine", "spark", "--master", "local[two]"], "give e.g. local[2] or local[*] (under spark-submit, leave"),
+    ],
+)
+def test_bad_keys_and_masters_are_refused_with_one_line_and_status_2(tmp_path, capsys, flags, message):
+    folder = generate_export(str(tmp_path / "export"), 10, 1)
+    assert main(["backfill", folder, "--to", str(tmp_path / "out"), *flags]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and message in err, err
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize(
+    ("flags", "message"),
+    [
+        (
+            ["--items", "99999999999999"],
+            "argument --items: 99999999999999 is too large: give a whole number of at most",
+        ),
+        (["--files", "10000000"], "argument --files: 10000000 is too large: give a whole number of at most 10000"),
+    ],
+)
+def test_generate_export_refuses_sizes_it_would_not_finish(tmp_path, capsys, flags, message):
+    assert main(["generate-export", "-o", str(tmp_path / "export"), *flags]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and message in err, err
+    assert not (tmp_path / "export").exists()

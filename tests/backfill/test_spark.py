@@ -133,3 +133,23 @@ def test_the_glue_job_script_with_glue_arguments(spark, tmp_path, monkeypatch, c
     assert len(written) == 2 and all(k.startswith("data/2026/01/02/00/") and k.endswith(".gz") for k in written)
     rows = b"".join(gzip.decompress(body) for body in written.values()).decode().splitlines()
     assert len(rows) == 500 and rows[0].startswith("INSERT,order-") and rows[0].endswith(",00001767312000000000")
+
+
+def test_the_spark_engine_runs_this_interpreter_without_it_on_path_and_quietly(tmp_path):
+    """``.venv/bin/python -m pipeline backfill --engine spark`` with the venv not on PATH: Spark's workers would run
+    ``python3`` from PATH, without the package; they run the interpreter that runs the command. --quiet: no Spark
+    warnings, no progress bars."""
+    import os
+    import subprocess
+    import sys
+
+    folder = generate_export(str(tmp_path / "export"), 40, 2)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PYSPARK_")}
+    env |= {"PATH": "/usr/bin:/bin", "PIPELINE_COLUMNS": "id"}
+    command = [sys.executable, "-m", "pipeline", "backfill", folder, "--to", str(tmp_path / "out")]
+    command += ["--engine", "spark", "--master", "local[1]", "--quiet"]
+    done = subprocess.run(command, check=False, env=env, cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "2 files, 40 items: 40 rows, 0 dropped (filtered out), 0 failed" in done.stdout
+    assert "WARN" not in done.stderr and "[Stage" not in done.stderr, done.stderr[-3000:]
+    assert len(contents(tmp_path / "out")) == 2
