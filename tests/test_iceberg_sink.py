@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
+from pipeline.cli import main
 from pipeline.sinks.delivery import Delivered
 from pipeline.sinks.iceberg import IcebergSink, open_catalog, parse_iceberg_location
 
@@ -66,7 +68,82 @@ def test_each_record_goes_to_the_table_its_otf_metadata_names_created_if_absent(
     ]
 
 
-@pytest.mark.parametrize("location", ["iceberg:", "iceberg:/tmp/x?tabel=db.t", "iceberg:/tmp/x?table=DB.T"])
+@pytest.mark.parametrize(
+    "location",
+    ["iceberg:", "iceberg:/tmp/x?tabel=db.t", "iceberg:/tmp/x?table=DB.T", "iceberg:/tmp/x?table=db.a&table=db.b"],
+)
 def test_a_bad_location_is_refused_with_what_to_write(location):
-    with pytest.raises(ValueError, match=r"iceberg:DIR|database\.table|the only option"):
+    with pytest.raises(ValueError, match=r"iceberg:DIR|database\.table|the only option|table=database\.table once"):
         parse_iceberg_location(location)
+
+
+def test_an_existing_table_takes_rows_of_the_same_or_narrower_types_and_names_the_columns_that_differ(tmp_path):
+    IcebergSink(tmp_path, TYPES).deliver_records([record("insert", "a")])  # db.t: id string, sk long, v string
+    narrower = IcebergSink(tmp_path, (("id", "string"), ("sk", "int"), ("v", "string")))
+    assert narrower.deliver_records([record("insert", "b")]) == (1, [])  # an int fits a long column
+    other = IcebergSink(tmp_path, (("id", "bigint"), ("sk", "bigint"), ("v", "string"), ("w", "string")))
+    with pytest.raises(ValueError) as refused:
+        other.deliver_records(
+            [Delivered(b'{"id": 1, "sk": 1, "v": null, "w": null}', None, 0, record("insert", "c").otf)]
+        )
+    assert str(refused.value) == (
+        "table db.t exists with other columns (id: string in the table, long configured; w: missing in the table, "
+        f"string configured): use another table name, or drop the table (or remove {tmp_path}) to make it anew"
+    )
+    assert rows(tmp_path) == [("a", 0, None), ("b", 0, None)]
+
+
+CITIES = str(Path(__file__).resolve().parent.parent / "pipeline" / "samples" / "cities.json")
+
+
+def run_local_to_iceberg(folder: Path, monkeypatch, capsys, **env: str) -> tuple[int, str]:
+    """``run-local`` of the bundled cities into ``iceberg:FOLDER?table=lake.cities``: (status, stderr)."""
+    monkeypatch.setenv("PIPELINE_FORMAT", "iceberg")
+    monkeypatch.setenv("PIPELINE_ICEBERG_TABLE", "lake.cities")
+    monkeypatch.setenv("PIPELINE_COLUMNS", "key,name,population,event=@eventName")
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    status = main(["run-local", "--file", CITIES, "--to", f"iceberg:{folder}?table=lake.cities"])
+    return status, capsys.readouterr().err
+
+
+def _one_line(err: str) -> str:
+    """The error line, once the run's own log lines are left out (a mistake is said in exactly one line)."""
+    said = [line for line in err.splitlines() if not line.startswith("{")]
+    assert len(said) == 1, err
+    return said[0]
+
+
+@pytest.mark.parametrize(
+    ("make", "says"),
+    [
+        (lambda d: (d / "catalog.db").write_text("garbage"), "catalog.db is not a SQLite catalog (file is not a"),
+        (lambda d: (d / "catalog.db").mkdir(), "catalog.db is a folder, not a SQLite catalog: give a folder the"),
+        (lambda d: (d / "warehouse").touch(), "warehouse is a file where the warehouse folder should be: give a"),
+    ],
+)
+def test_a_folder_holding_something_else_where_the_catalog_or_warehouse_goes_is_one_line(
+    make, says, tmp_path, monkeypatch, capsys
+):
+    make(tmp_path)
+    status, err = run_local_to_iceberg(tmp_path, monkeypatch, capsys)
+    assert status == 2
+    assert _one_line(err).startswith(f"error: {tmp_path}/{says}")
+
+
+def test_a_table_that_exists_with_other_column_types_is_one_line_naming_them(tmp_path, monkeypatch, capsys):
+    assert run_local_to_iceberg(tmp_path, monkeypatch, capsys)[0] == 0
+    status, err = run_local_to_iceberg(
+        tmp_path, monkeypatch, capsys, PIPELINE_ICEBERG_TYPES="key=bigint,population=bigint"
+    )
+    assert status == 2
+    assert _one_line(err).startswith(
+        "error: table lake.cities exists with other columns (key: string in the table, long configured; population: "
+        "string in the table, long configured): use another table name, or drop the table"
+    )
+
+
+def test_table_given_twice_in_the_iceberg_location_is_one_line(tmp_path, capsys):
+    argv = ["run-local", "--file", CITIES, "--to", f"iceberg:{tmp_path}?table=lake.a&table=lake.b"]
+    assert main(argv) == 2
+    assert "give table=database.table once" in _one_line(capsys.readouterr().err)

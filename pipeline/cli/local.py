@@ -14,7 +14,7 @@ from ..local.sources import FileSource, KinesisSource, Source
 from ..logs import configure_logging
 from ..sinks.delivery import Destination, TableSink
 from ..sinks.prefixes import DEFAULT_ERROR_PREFIX, DEFAULT_PREFIX
-from ..sinks.storage import open_store
+from ..sinks.storage import S3Prefix, open_store
 from .arguments import (
     UsageError,
     endpoint_url,
@@ -33,6 +33,7 @@ __all__ = ["add_run_local"]
 
 
 def _run_local(args: argparse.Namespace) -> int:
+    _check_flags(args)
     use_endpoint(args.endpoint_url)
     env = dict(os.environ)
     env.setdefault("LOG_LEVEL", "WARNING")  # the progress line says how it goes; failures are still logged
@@ -48,10 +49,15 @@ def _run_local(args: argparse.Namespace) -> int:
     if args.to.startswith(ICEBERG):
         dest = _iceberg(args, config)
     else:
-        dest = Destination(open_store(args.to), args.prefix, args.error_prefix, args.name)
+        prefix = DEFAULT_PREFIX if args.prefix is None else args.prefix
+        error_prefix = DEFAULT_ERROR_PREFIX if args.error_prefix is None else args.error_prefix
+        dest = Destination(open_store(args.to), prefix, error_prefix, args.name)
     keys = frozenset(k.name for k in config.partition_keys)
     dest.checked(keys)  # a bad prefix is said before the source is read
-    source: Source = FileSource(args.file) if args.file else KinesisSource(args.stream, start=args.start.upper())
+    if isinstance(dest, Destination) and isinstance(dest.store, S3Prefix):
+        dest.store.check_reachable()  # and a bucket that is not there, or not reachable
+    start = (args.start or "trim_horizon").upper()
+    source: Source = FileSource(args.file) if args.file else KinesisSource(args.stream, start=start)
     if isinstance(source, FileSource) and not source.waiting:  # a wrong file looks like this: say so, not "0"
         raise UsageError(
             f"{'standard input' if args.file == '-' else args.file} holds no records: give JSON Lines of change "
@@ -67,6 +73,28 @@ def _run_local(args: argparse.Namespace) -> int:
 ICEBERG = "iceberg:"
 
 
+def _check_flags(args: argparse.Namespace) -> None:
+    """Refuse a flag given where it would have no effect, rather than ignore it."""
+    if args.file:
+        start, follow = ("--start", args.start), ("--follow", args.follow or None)
+        _unused("for --stream (a --file is read once, to its end)", start, follow)
+    if args.to.startswith(ICEBERG):
+        prefixes = ("--prefix", args.prefix), ("--error-prefix", args.error_prefix)
+        _unused("for a folder or s3:// destination (--to iceberg: puts failed records under DIR/errors/)", *prefixes)
+
+
+def _unused(reason: str, *flags: tuple[str, object]) -> None:
+    """UsageError naming the *flags* given (their value not None), which *reason* says are of no use here.
+
+    >>> _unused("for --stream", ("--start", "latest"), ("--follow", None))
+    Traceback (most recent call last):
+    pipeline.cli.arguments.UsageError: --start: for --stream: drop it
+    """
+    given = [flag for flag, value in flags if value is not None]
+    if given:
+        raise UsageError(f"{' and '.join(given)}: {reason}: drop {'them' if len(given) > 1 else 'it'}")
+
+
 def _to(text: str) -> str:
     """``--to``: ``s3://bucket[/base/]``, a local folder, or ``iceberg:DIR[?table=database.table]``."""
     if not text.startswith(ICEBERG):
@@ -75,7 +103,8 @@ def _to(text: str) -> str:
     if not folder:
         raise argparse.ArgumentTypeError(f"{text!r}: give the folder, iceberg:DIR?table=database.table")
     output_folder(folder)
-    for pair in filter(None, query.split("&")):
+    pairs = [pair for pair in query.split("&") if pair]
+    for pair in pairs:
         option, _, value = pair.partition("=")
         if option != "table" or not value:
             raise argparse.ArgumentTypeError(f"{text!r}: the only option is table=database.table")
@@ -83,6 +112,8 @@ def _to(text: str) -> str:
             parse_iceberg_table(value)
         except ValueError as exc:
             raise argparse.ArgumentTypeError(f"{text!r}: {exc}") from None
+    if len(pairs) > 1:
+        raise argparse.ArgumentTypeError(f"{text!r}: give table=database.table once")
     return text
 
 
@@ -124,8 +155,10 @@ def add_run_local(commands: Any) -> None:
         help="s3://bucket[/base/], a local folder, or iceberg:DIR[?table=database.table] (local Iceberg tables, "
         "with PIPELINE_FORMAT=iceberg)",
     )
-    parser.add_argument("--prefix", default=DEFAULT_PREFIX, help=f"S3 prefix for Ok data (default {DEFAULT_PREFIX})")
-    parser.add_argument("--error-prefix", default=DEFAULT_ERROR_PREFIX, help="S3 prefix for failed records")
+    parser.add_argument("--prefix", help=f"S3 prefix for Ok data (default {DEFAULT_PREFIX}); not for iceberg:")
+    parser.add_argument(
+        "--error-prefix", help=f"S3 prefix for failed records (default {DEFAULT_ERROR_PREFIX}); not for iceberg:"
+    )
     parser.add_argument(
         "--buffer-size",
         type=size(200_000, 3_000_000),
@@ -138,8 +171,12 @@ def add_run_local(commands: Any) -> None:
     parser.add_argument(
         "--retries", type=whole(0, 300), default=3, help="retries of a failed invocation, 0 to 300 (default 3)"
     )
-    parser.add_argument("--start", choices=("trim_horizon", "latest"), default="trim_horizon")
-    parser.add_argument("--follow", action="store_true", help="keep reading after the source is drained")
+    parser.add_argument(
+        "--start",
+        choices=("trim_horizon", "latest"),
+        help="where --stream's shards are read from (default trim_horizon)",
+    )
+    parser.add_argument("--follow", action="store_true", help="keep reading --stream after it is drained")
     parser.add_argument(
         "--name",
         type=name("a delivery stream name"),

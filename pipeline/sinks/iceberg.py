@@ -31,9 +31,9 @@ from typing import Any
 
 import pyarrow as pa
 from pyiceberg.catalog.sql import SqlCatalog
-from pyiceberg.exceptions import NoSuchTableError
+from pyiceberg.exceptions import NoSuchTableError, ResolveError
 from pyiceberg.expressions import AlwaysFalse, And, BooleanExpression, EqualTo, In, Or
-from pyiceberg.schema import Schema
+from pyiceberg.schema import Schema, promote
 from pyiceberg.table import Table
 from pyiceberg.types import (
     BinaryType,
@@ -47,10 +47,12 @@ from pyiceberg.types import (
     LongType,
     MapType,
     NestedField,
+    PrimitiveType,
     StringType,
     StructType,
     TimestampType,
 )
+from sqlalchemy.exc import DatabaseError, OperationalError
 
 from ..iceberg import DECIMAL_TYPE, column_name, parse_iceberg_table, split_top
 from .delivery import Delivered, Destination
@@ -89,16 +91,32 @@ def parse_iceberg_location(location: str) -> tuple[str, str | None]:
         name, _, value = pair.partition("=")
         if name != "table" or not value:
             raise ValueError(f"{location!r}: the only option is table=database.table")
+        if table is not None:
+            raise ValueError(f"{location!r}: give table=database.table once")
         parse_iceberg_table(value)
         table = value
     return folder, table
 
 
 def open_catalog(folder: str | Path) -> SqlCatalog:
-    """The SQL catalog (SQLite) of a local Iceberg folder, as the sink writes it; read tables back through it."""
+    """The SQL catalog (SQLite) of a local Iceberg folder, as the sink writes it; read tables back through it.
+
+    ValueError if the folder holds something else where the catalog or the warehouse should be.
+    """
     root = Path(folder).resolve()
-    (root / "warehouse").mkdir(parents=True, exist_ok=True)
-    return SqlCatalog("local", uri=f"sqlite:///{root / 'catalog.db'}", warehouse=(root / "warehouse").as_uri())
+    catalog, warehouse = root / "catalog.db", root / "warehouse"
+    again = "give a folder the Iceberg destination made, or a new folder"
+    if warehouse.exists() and not warehouse.is_dir():
+        raise ValueError(f"{warehouse} is a file where the warehouse folder should be: {again}")
+    if catalog.is_dir():
+        raise ValueError(f"{catalog} is a folder, not a SQLite catalog: {again}")
+    warehouse.mkdir(parents=True, exist_ok=True)
+    try:
+        return SqlCatalog("local", uri=f"sqlite:///{catalog}", warehouse=warehouse.as_uri())
+    except DatabaseError as exc:
+        if isinstance(exc, OperationalError):  # locked, or a disk error: not the file's fault
+            raise
+        raise ValueError(f"{catalog} is not a SQLite catalog ({exc.orig}): {again}") from None
 
 
 class _Types:
@@ -193,6 +211,24 @@ def _python(value: Any, kind: IcebergType) -> Any:
     raise ValueError(f"type {kind} is not supported")
 
 
+def _takes(column: NestedField | None, kind: IcebergType) -> bool:
+    """Whether an existing table's *column* takes values of *kind* (the same type, or a wider one).
+
+    >>> _takes(NestedField(1, "n", LongType(), required=False), IntegerType())
+    True
+    >>> _takes(NestedField(1, "n", StringType(), required=False), LongType())
+    False
+    """
+    if column is None:
+        return False
+    if str(column.field_type) == str(kind):  # nested types compared without their field ids
+        return True
+    try:
+        return isinstance(kind, PrimitiveType) and promote(kind, column.field_type) is not None
+    except ResolveError:
+        return False
+
+
 @dataclass
 class _Pending:
     """One table's operations in one delivery, reduced to what they leave: keys to delete, rows to append."""
@@ -216,7 +252,7 @@ class IcebergSink:
         stream: str = "local-firehose",
         error_prefix: str = DEFAULT_ERROR_PREFIX,
     ) -> None:
-        root = Path(folder).resolve()
+        self.root = root = Path(folder).resolve()
         self.catalog = open_catalog(root)
         self.schema = table_schema(types)
         self.table = table
@@ -239,10 +275,27 @@ class IcebergSink:
         if key not in self._tables:
             self.catalog.create_namespace_if_not_exists(database)
             try:
-                self._tables[key] = self.catalog.load_table(key)
+                self._tables[key] = self._takes_rows(self.catalog.load_table(key), f"{database}.{name}")
             except NoSuchTableError:
                 self._tables[key] = self.catalog.create_table(key, schema=self.schema)
         return self._tables[key]
+
+    def _takes_rows(self, table: Table, name: str) -> Table:
+        """*table*, if rows of the configured columns can be appended to it; else ValueError saying what differs."""
+        theirs = {f.name: f for f in table.schema().fields}
+        differ = [
+            f"{f.name}: {theirs[f.name].field_type if f.name in theirs else 'missing'} in the table, {f.field_type} "
+            "configured"
+            for f in self.schema.fields
+            if not _takes(theirs.get(f.name), f.field_type)
+        ]
+        differ += [f"{f.name}: required in the table" for f in theirs.values() if f.required]
+        if differ:
+            raise ValueError(
+                f"table {name} exists with other columns ({'; '.join(differ)}): use another table name, or drop "
+                f"the table (or remove {self.root}) to make it anew"
+            )
+        return table
 
     def deliver_records(self, records: Sequence[Delivered]) -> tuple[int, list[tuple[int, str]]]:
         """Apply *records* in order, one commit per table: ``(commits, [(index, reason) of records not applied])``."""
@@ -254,8 +307,10 @@ class IcebergSink:
                 self._stage(pending.setdefault(where, _Pending()), index, operation, row)
             except (ValueError, TypeError, KeyError, ArithmeticError) as exc:
                 rejected.append((index, f"Iceberg: {exc}"))
-        for (database, name), work in pending.items():
-            self._commit(self.open_table(database, name), work)
+        # every table opened first, so one that cannot take the rows is said before any of the delivery's commits
+        tables = {where: self.open_table(*where) for where in pending}
+        for where, work in pending.items():
+            self._commit(tables[where], work)
         return len(pending), rejected
 
     def _read(self, rec: Delivered) -> tuple[tuple[str, str], str, dict[str, Any]]:

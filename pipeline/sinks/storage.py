@@ -119,6 +119,15 @@ class S3Prefix:
     def put(self, key: str, body: bytes) -> None:
         self.client.put_object(Bucket=self.bucket, Key=self.base + key, Body=body)
 
+    def check_reachable(self) -> None:
+        """Raise what S3 says of a bucket that is not there or cannot be reached (no connection, no credentials),
+        before any work is done for it. A refusal to list is let through: writing may still be allowed."""
+        try:
+            self.client.list_objects_v2(Bucket=self.bucket, Prefix=self.base, MaxKeys=1)
+        except Exception as exc:
+            if getattr(exc, "response", {}).get("Error", {}).get("Code") not in _MAY_STILL_WRITE:
+                raise
+
     def put_file(self, key: str, path: Path) -> None:
         # boto3's managed upload: one PutObject, or a multipart upload above 8 MB (no 5 GB limit), which S3
         # shows only once it is complete
@@ -136,6 +145,9 @@ class S3Prefix:
     def open(self, key: str) -> IO[bytes]:
         body: IO[bytes] = self.client.get_object(Bucket=self.bucket, Key=self.base + key)["Body"]
         return body
+
+
+_MAY_STILL_WRITE = ("AccessDenied", "AllAccessDisabled")  # s3:ListBucket refused, s3:PutObject maybe not
 
 
 def check_s3_url(url: str) -> tuple[str, str]:

@@ -151,3 +151,25 @@ def test_a_partition_key_value_of_dot_dot_is_refused_by_a_folder_not_written_out
     for key in ("/etc/passwd", "a/../../b", "./a"):
         with pytest.raises(ValueError, match="would lead outside the folder"):
             Folder(out).put(key, b"x")
+
+
+@pytest.mark.parametrize(
+    ("flags", "says"),
+    [
+        (["--to", "{out}", "--follow"], "--follow: for --stream (a --file is read once, to its end): drop it"),
+        (["--to", "{out}", "--start", "latest"], "--start: for --stream (a --file is read once, to its end): drop it"),
+        (["--to", "{out}", "--start", "trim_horizon", "--follow"], "--start and --follow: for --stream"),
+        (
+            ["--to", "iceberg:{out}", "--prefix", "x/"],
+            "--prefix: for a folder or s3:// destination (--to iceberg: puts",
+        ),
+        (["--to", "iceberg:{out}", "--error-prefix", "e/"], "--error-prefix: for a folder or s3:// destination"),
+    ],
+)
+def test_a_flag_that_would_be_ignored_is_refused_in_one_line(flags, says, tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("PIPELINE_COLUMNS", COLUMNS)
+    argv = ["run-local", "--file", str(changes_file(tmp_path, 1)), *flags]
+    assert main([arg.format(out=tmp_path / "out") for arg in argv]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith(f"error: {says}")
+    assert not (tmp_path / "out").exists()  # refused before anything is written
