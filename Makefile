@@ -6,6 +6,8 @@ ARCH ?= arm64
 ifneq ($(filter 3.%,$(PYTHON)),)
 LAMBDA_PYTHON := $(PYTHON)
 override PYTHON := python3
+else ifneq ($(shell echo '$(PYTHON)' | grep -xE '[0-9.]+'),)
+$(error PYTHON=$(PYTHON) is a version Lambda does not run: give 3.12 or 3.13, or an interpreter such as python3.12)
 else
 LAMBDA_PYTHON ?= 3.12
 endif

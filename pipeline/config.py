@@ -197,6 +197,8 @@ def _iceberg(
         for name in names:
             if env.get(name, "").strip():
                 raise ConfigError(f"{name}={env[name]!r}: only used with PIPELINE_FORMAT=iceberg (it is {fmt})")
+        if mode != _DEFAULTS["iceberg_mode"]:  # the default may be set (the template does): it changes nothing
+            raise ConfigError(f"PIPELINE_ICEBERG_MODE={mode}: only used with PIPELINE_FORMAT=iceberg (it is {fmt})")
         return {"iceberg_mode": mode}
     assert columns is not None  # PIPELINE_COLUMNS is required for every format but jsonl
     if not env.get("PIPELINE_ICEBERG_TABLE", "").strip():

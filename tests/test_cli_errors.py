@@ -7,6 +7,7 @@ AWS is never reached: credentials are fake or absent and every endpoint is a clo
 from __future__ import annotations
 
 import errno
+import gzip
 import io
 import json
 import os
@@ -20,7 +21,7 @@ import pytest
 from conftest import firehose_event
 
 from pipeline.cli import _parser, main
-from pipeline.local.sources import FileSource
+from pipeline.local.sources import FileSource, file_payloads
 
 ROOT = Path(__file__).resolve().parent.parent
 CITIES = str(ROOT / "pipeline" / "samples" / "cities.json")
@@ -45,6 +46,7 @@ def files(tmp_path: Path) -> dict[str, str]:
     (tmp_path / "not-an-event.json").write_text('{"Records": []}')
     (tmp_path / "a-file").write_text("x")
     (tmp_path / "no-data.json").write_text('{"records": [{"recordId": "a", "data": "eA=="}, {"recordId": "b"}]}')
+    (tmp_path / "empty.gz").write_bytes(gzip.compress(b""))
     (tmp_path / "deep.json").write_text('{"a":' * 100_000 + "1" + "}" * 100_000)  # deeper than json can follow
     unreadable = tmp_path / "unreadable.json"
     unreadable.write_text("{}")
@@ -59,6 +61,7 @@ def files(tmp_path: Path) -> dict[str, str]:
         "not-an-event": str(tmp_path / "not-an-event.json"),
         "a-file": str(tmp_path / "a-file"),
         "deep": str(tmp_path / "deep.json"),
+        "empty-gz": str(tmp_path / "empty.gz"),
         "no-data": str(tmp_path / "no-data.json"),
         "unreadable": str(unreadable),
         "event": str(tmp_path / "event.json"),
@@ -144,6 +147,12 @@ CASES = [
     (["athena-ddl", "--table", "t", "--location", "s3://bucket/", "--type", "id=varchr"], "not an Athena type", 2),
     (["athena-ddl", "--table", "t", "--location", "s3://bucket/", "--type", "id"], "is not COLUMN=TYPE", 2),
     (["athena-ddl", "--table", "t", "--location", "s3://bucket/", "--since", "May"], "'May' is not a date", 2),
+    (["athena-ddl", "--table", "t", "--location", "s3://bucket/", "--since", "2021-01-01"], "has none with a year", 2),
+    (
+        ["athena-ddl", "--table", "t", "--location", "s3://bucket/", "--type", "id=" + "array<" * 3000 + "int"],
+        "is not an Athena type (nested too deep)",
+        2,
+    ),
     (["athena-ddl", "--table", "t", "--location", "s3://bucket/", "--key", "id"], "--key is for the current", 2),
     (["athena-ddl", "--table", "t", "--location", "s3://bucket/", "--current"], "--current needs the item's key", 2),
     (["athena-ddl", "--table", "t", "--location", "s3://bucket/", "--current", "--key", ""], "is not COLUMN", 2),
@@ -188,6 +197,10 @@ CASES = [
     (["redrive", FAILED, "--to", "kinesis://"], "is not a Kinesis stream name or ARN", 2),
     (["redrive", "s3:///x", "--to", "{out}"], "no bucket name", 2),
     (["redrive", FAILED, "--to", "{out}", "--prefix", "/x/"], "starts with '/'", 2),
+    (["redrive", "{empty-gz}", "--to", "{out}"], "its objects hold no records, so nothing to redrive", 2),
+    (["redrive", "{folder}", "--to", "{folder}/redriven"], "is inside SOURCE", 2),
+    (["redrive", FAILED, "--to", "kinesis://orders", "--prefix", "x/"], "--prefix: for rows written to a folder", 2),
+    (["redrive", FAILED, "--to", "kinesis://orders", "--name", "n"], "--name: for rows written to a folder", 2),
     # backfill and generate-export: options that do not go together (checked before the export is read)
     (["backfill", "{folder}", "--to", "{out}", "--master", "local[2]"], "--master is for --engine spark", 2),
     (["backfill", "{folder}", "--to", "{out}", "--engine", "spark", "--workers", "2"], "--workers is for", 2),
@@ -286,6 +299,9 @@ def test_a_stream_or_bucket_that_does_not_exist_is_a_mistake(aws, files, monkeyp
     assert "ResourceNotFoundException" in _one_line(capsys.readouterr().err)
     assert main(["redrive", "s3://no-such-bucket/processing-failed/", "--to", files["out"]]) == 2
     assert "NoSuchBucket" in _one_line(capsys.readouterr().err)
+    monkeypatch.setenv("LOG_LEVEL", "WARNING")  # the sample's junk record would be logged, were it transformed
+    assert main(["run-local", "--file", CITIES, "--to", "s3://no-such-lake/"]) == 2
+    assert "NoSuchBucket" in _one_line(capsys.readouterr().err)  # said before any record is transformed
     aws.client("s3").create_bucket(Bucket="lake", CreateBucketConfiguration={"LocationConstraint": "eu-west-1"})
     assert main(["redrive", "s3://lake/processing-failed/", "--to", files["out"]]) == 2
     assert "no objects there, so nothing to redrive" in _one_line(capsys.readouterr().err)
@@ -410,31 +426,26 @@ def test_as_a_module(argv, status, says, tmp_path):
         assert result.stderr == ""
 
 
-def test_ctrl_c_as_a_module_ends_with_a_short_line_and_status_130(tmp_path):
+@pytest.mark.moto
+def test_ctrl_c_as_a_module_ends_with_a_short_line_and_status_130(aws, tmp_path):
+    """A run that follows a stream is stopped by Ctrl-C once it has delivered what the stream held."""
+    kinesis = aws.client("kinesis")
+    kinesis.create_stream(StreamName="orders", ShardCount=1)
+    payloads = list(file_payloads(CITIES))
+    kinesis.put_records(StreamName="orders", Records=[{"Data": p, "PartitionKey": "k"} for p in payloads])
+    argv = ["run-local", "--stream", "orders", "--to", str(tmp_path / "out"), "--follow", "--buffer-interval", "0"]
     process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "pipeline",
-            "run-local",
-            "--file",
-            CITIES,
-            "--to",
-            str(tmp_path / "out"),
-            "--follow",
-            "--buffer-interval",
-            "0",
-        ],
-        env=_env(tmp_path),
+        [sys.executable, "-m", "pipeline", *argv],
+        env=_env(tmp_path, AWS_ENDPOINT_URL=aws.url, AWS_ACCESS_KEY_ID="testing", AWS_SECRET_ACCESS_KEY="testing"),
         stderr=subprocess.PIPE,
         stdout=subprocess.DEVNULL,
         text=True,
     )
     try:
         seen = []
-        for line in process.stderr:  # wait until the batch is delivered and it is polling for more
+        for line in process.stderr:  # wait until the records are delivered and it is polling for more
             seen.append(line)
-            if line.startswith("records in 11 |"):
+            if line.startswith(f"records in {len(payloads)} |"):
                 break
         process.send_signal(signal.SIGINT)
         rest = process.stderr.read()

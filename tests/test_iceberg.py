@@ -171,6 +171,10 @@ def test_a_value_that_is_not_what_its_type_says_fails_naming_the_column_never_th
         ({"PIPELINE_ICEBERG_TYPES": "nope=int"}, "PIPELINE_ICEBERG_TYPES='nope=int': types for unknown columns"),
         ({"PIPELINE_PARTITION_KEYS": "t=@tableName"}, "PIPELINE_PARTITION_KEYS='t=@tableName': partition keys are"),
         ({"PIPELINE_FORMAT": "csv"}, "PIPELINE_ICEBERG_TABLE='lake.orders': only used with PIPELINE_FORMAT=iceberg"),
+        (  # the default, append, may be set (the template does); upsert would be ignored
+            {"PIPELINE_FORMAT": "csv", "PIPELINE_ICEBERG_TABLE": "", "PIPELINE_ICEBERG_MODE": "upsert"},
+            "PIPELINE_ICEBERG_MODE=upsert: only used with PIPELINE_FORMAT=iceberg (it is csv)",
+        ),
         ({"PIPELINE_COLUMNS": ""}, "PIPELINE_COLUMNS is required when PIPELINE_FORMAT is iceberg"),
         (
             {"PIPELINE_ICEBERG_MODE": "upsert", "PIPELINE_ICEBERG_KEYS": "id", "PIPELINE_IMAGE": "new"},

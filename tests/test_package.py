@@ -144,3 +144,13 @@ def test_a_wrong_choice_is_one_line_and_status_2(tmp_path):
     assert run.returncode == 2
     [line] = run.stderr.splitlines()
     assert "invalid choice: 'sparc'" in line
+
+
+@pytest.mark.parametrize("python", ["2.7", "3"])
+def test_make_refuses_a_python_version_lambda_does_not_run(python):
+    """PYTHON=3.13 names the Lambda runtime; a bare version that is not 3.x was taken for an interpreter's name
+    and hidden by the existing .venv, so the zip was built for 3.12 without a word."""
+    argv = ["make", "-n", "package", f"PYTHON={python}"]
+    done = subprocess.run(argv, check=False, cwd=ROOT, capture_output=True, text=True)
+    assert done.returncode == 2
+    assert f"PYTHON={python} is a version Lambda does not run: give 3.12 or 3.13" in done.stderr

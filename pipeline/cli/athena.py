@@ -9,7 +9,7 @@ from datetime import date
 
 from ..config import Config
 from ..sinks.storage import check_s3_url
-from ..tools.athena import athena_ddl, athena_type, firehose_prefix, iceberg_ddl
+from ..tools.athena import athena_ddl, athena_type, firehose_prefix, iceberg_ddl, is_date_range
 from ..tools.views import current_view
 from .arguments import UsageError
 
@@ -32,6 +32,22 @@ def _since(text: str) -> date:
         return date.fromisoformat(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r} is not a date: give YYYY-MM-DD, e.g. 2026-01-01") from None
+
+
+_SINCE = date(2020, 1, 1)
+
+
+def _check_since(since: date, config: Config, *, iceberg: bool) -> None:
+    """UsageError where ``--since`` would change nothing or leave the date partitions empty."""
+    if iceberg:
+        raise UsageError("--since sets the first day of the S3 table's date partitions: an Iceberg table has none")
+    if not any(map(is_date_range, config.partition_keys)):
+        raise UsageError(
+            "--since sets the first day of a date partition key, and PIPELINE_PARTITION_KEYS has none with a year "
+            "(e.g. day=@approximateCreationDateTime|%Y-%m-%d): leave --since out"
+        )
+    if since > date.today():
+        raise UsageError(f"--since {since} is after today: the date partitions would hold no day")
 
 
 def _s3_location(text: str) -> str:
@@ -57,10 +73,12 @@ def _run(args: argparse.Namespace) -> int:
         raise UsageError("--type gives one column two types: give each column once")
     if args.key is not None and not args.current:
         raise UsageError("--key is for the current-state view: add --current")
+    if args.since is not None:
+        _check_since(args.since, config, iceberg=args.iceberg)
     if args.iceberg:  # the Iceberg table PIPELINE_FORMAT=iceberg fills (in append mode, the change log)
         table = iceberg_ddl(config, args.table, args.location, types=types)
     else:
-        table = athena_ddl(config, args.table, args.location, types=types, since=args.since)
+        table = athena_ddl(config, args.table, args.location, types=types, since=args.since or _SINCE)
     if args.current:
         if args.key is None:
             raise UsageError("--current needs the item's key: --key id (or --key pk,sk)")
@@ -102,9 +120,7 @@ def add_athena_command(commands: argparse._SubParsersAction[argparse.ArgumentPar
         action="store_true",
         help="print the Iceberg table (CREATE TABLE ... 'table_type'='ICEBERG') that PIPELINE_FORMAT=iceberg fills",
     )
-    parser.add_argument(
-        "--since", type=_since, default="2020-01-01", help="first day of date partitions (default 2020-01-01)"
-    )
+    parser.add_argument("--since", type=_since, help=f"first day of date partitions (default {_SINCE})")
     parser.add_argument(
         "--current",
         action="store_true",

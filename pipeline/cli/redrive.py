@@ -38,18 +38,46 @@ def _destination(text: str) -> str:
 
 def _target(args: argparse.Namespace) -> Target:
     if args.to.startswith("kinesis://"):
+        given = [flag for flag, value in (("--prefix", args.prefix), ("--name", args.name)) if value is not None]
+        if given:
+            raise UsageError(f"{' and '.join(given)}: for rows written to a folder or s3://, not a kinesis:// stream")
         return to_stream(args.to[len("kinesis://") :])
-    return to_store(Destination(open_store(args.to), args.prefix, stream=args.name).checked(args.partition_keys))
+    dest = Destination(open_store(args.to), args.prefix or DEFAULT_PREFIX, stream=args.name or _NAME)
+    return to_store(dest.checked(args.partition_keys))
+
+
+_NAME = "redrive"
+
+
+def _not_into_itself(source: str, to: str) -> None:
+    """UsageError if the rows would be written among the error objects SOURCE (a folder or prefix) holds: a
+    later redrive of it would meet them as unreadable lines.
+
+    >>> _not_into_itself("s3://b/errors/", "s3://b/errors-redriven/")
+    >>> _not_into_itself("s3://b/errors", "s3://b/errors/out/")
+    Traceback (most recent call last):
+    pipeline.cli.arguments.UsageError: --to s3://b/errors/out/ is inside SOURCE s3://b/errors: write the rows elsewhere
+    """
+    if source.startswith("s3://") or to.startswith("s3://"):
+        inside = to.startswith("s3://") and (to.rstrip("/") + "/").startswith(source.rstrip("/") + "/")
+    else:
+        folder, there = Path(source).resolve(), Path(to).resolve()
+        inside = folder.is_dir() and (there == folder or folder in there.parents)
+    if inside:
+        raise UsageError(f"--to {to} is inside SOURCE {source}: write the rows elsewhere")
 
 
 def _redrive(args: argparse.Namespace) -> int:
     use_endpoint(args.endpoint_url)
     config = Config.from_env(os.environ)
     args.partition_keys = [k.name for k in config.partition_keys]
+    _not_into_itself(args.source, args.to)
     store, keys = _source(args.source)
     target = _target(args)
     print(f"redrive {args.source} -> {args.to}{' (dry run: nothing is written)' if args.dry_run else ''}")
     report = redrive(store, keys, config, target, dry_run=args.dry_run)
+    if not report.records and not report.unreadable:  # empty objects (a gzip of nothing): as no objects at all
+        raise UsageError(f"{args.source}: its objects hold no records, so nothing to redrive (check the path)")
     print("\n".join(report.lines(args.dry_run)))
     return 1 if report.failed or report.unreadable else 0
 
@@ -69,10 +97,8 @@ def add_redrive(commands: Any) -> None:
         type=_destination,
         help="a folder, s3://bucket[/base/], or kinesis://STREAM (name or ARN)",
     )
-    parser.add_argument("--prefix", default=DEFAULT_PREFIX, help=f"prefix for the rows (default {DEFAULT_PREFIX})")
-    parser.add_argument(
-        "--name", type=name("a name"), default="redrive", help="name in the objects' names (default redrive)"
-    )
+    parser.add_argument("--prefix", help=f"prefix for the rows (default {DEFAULT_PREFIX})")
+    parser.add_argument("--name", type=name("a name"), help=f"name in the objects' names (default {_NAME})")
     parser.add_argument("--dry-run", action="store_true", help="show what would be written; write nothing")
     parser.add_argument(
         "--endpoint-url",

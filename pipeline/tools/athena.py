@@ -41,6 +41,7 @@ __all__ = [
     "check_table",
     "firehose_prefix",
     "iceberg_ddl",
+    "is_date_range",
     "is_injected",
     "java_date_format",
 ]
@@ -153,6 +154,8 @@ def athena_type(text: str) -> str:
         kind, rest = _parse_type(tokens)
         if rest:
             raise ValueError(f"unexpected {rest[0]!r} after {kind}")
+    except RecursionError:
+        raise ValueError(f"{text[:40]!r}... is not an Athena type (nested too deep): {_TYPE_HELP}") from None
     except (ValueError, IndexError) as exc:
         detail = "" if not isinstance(exc, ValueError) or str(exc).startswith("unknown") else f" ({exc})"
         raise ValueError(f"{text!r} is not an Athena type{detail}: {_TYPE_HELP}") from None
@@ -274,6 +277,16 @@ def is_injected(key: PartitionKey) -> bool:
     [True, True, False]
     """
     return _projection(key, "k", date(2020, 1, 1))["projection.k.type"] == "injected"
+
+
+def is_date_range(key: PartitionKey) -> bool:
+    """Whether the table projects *key* as a range of dates (from ``since`` to now).
+
+    >>> from pipeline import parse_partition_keys
+    >>> [is_date_range(k) for k in parse_partition_keys("t=@tableName,d=@approximateCreationDateTime|%Y-%m-%d")]
+    [False, True]
+    """
+    return _projection(key, "k", date(2020, 1, 1))["projection.k.type"] == "date"
 
 
 def _projection(key: PartitionKey, column: str, since: date) -> dict[str, str]:

@@ -180,6 +180,21 @@ def test_command_line_reads_the_pipeline_variables(monkeypatch, capsys):
     assert "argument --since: 'May' is not a date" in capsys.readouterr().err
 
 
+def test_since_is_refused_where_it_would_change_nothing_or_leave_no_day(monkeypatch, capsys):
+    monkeypatch.setenv("PIPELINE_COLUMNS", "id")
+    monkeypatch.setenv("PIPELINE_PARTITION_KEYS", "t=@tableName")
+    args = ["athena-ddl", "--table", "cities", "--location", "s3://bucket/"]
+    assert main([*args, "--since", "2021-01-01"]) == 2
+    assert "PIPELINE_PARTITION_KEYS has none with a year" in capsys.readouterr().err
+    monkeypatch.setenv("PIPELINE_PARTITION_KEYS", "day=@approximateCreationDateTime|%Y-%m-%d")
+    assert main([*args, "--since", "2999-01-01"]) == 2
+    assert "--since 2999-01-01 is after today: the date partitions would hold no day" in capsys.readouterr().err
+    assert main([*args, "--since", "2021-01-01", "--iceberg"]) == 2
+    assert "an Iceberg table has none" in capsys.readouterr().err
+    assert main([*args, "--since", "2021-01-01"]) == 0
+    assert "'projection.day.range'='2021-01-01,NOW'" in capsys.readouterr().out.replace(" ", "")
+
+
 # What Athena reads from the bytes the encoders write, with the SerDe properties chosen above.
 
 CELL = st.text(st.characters(exclude_categories=("Cs",), exclude_characters="\r\n\0"), max_size=12)
