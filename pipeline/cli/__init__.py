@@ -149,18 +149,15 @@ def explain(exc: BaseException) -> tuple[str, int] | None:
     return None
 
 
-class _StdoutError(OSError):
-    """Standard output could not be written (a full disk, a closed file)."""
-
-
 def _flush_stdout() -> None:
+    """Write what standard output still holds; OSError saying so if it cannot (a full disk, a closed file)."""
     try:
         sys.stdout.flush()
     except BrokenPipeError:
         raise
     except OSError as exc:
         sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - so the interpreter's final flush does not fail again
-        raise _StdoutError(exc.errno, f"cannot write to standard output: {exc.strerror or exc}") from None
+        raise OSError(exc.errno, f"cannot write to standard output: {exc.strerror or exc}") from None
 
 
 def main(argv: Sequence[str] | None = None) -> int:

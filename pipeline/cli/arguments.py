@@ -27,6 +27,7 @@ __all__ = [
     "number",
     "output_file",
     "output_folder",
+    "refuse_unused",
     "size",
     "source_location",
     "use_endpoint",
@@ -183,6 +184,18 @@ def output_file(text: str) -> str:
     if not os.access(path if path.exists() else parent, os.W_OK):
         raise argparse.ArgumentTypeError(f"{text}: permission denied (cannot write it)")
     return text
+
+
+def refuse_unused(reason: str, *flags: tuple[str, object]) -> None:
+    """UsageError naming the *flags* given (their value not None), which *reason* says are of no use here.
+
+    >>> refuse_unused("for --stream", ("--start", "latest"), ("--follow", None))
+    Traceback (most recent call last):
+    pipeline.cli.arguments.UsageError: --start: for --stream: drop it
+    """
+    given = [flag for flag, value in flags if value is not None]
+    if given:
+        raise UsageError(f"{' and '.join(given)}: {reason}: drop {'them' if len(given) > 1 else 'it'}")
 
 
 def _not_a_url(text: str, wanted: str) -> None:

@@ -9,7 +9,7 @@ from datetime import date
 
 from ..config import Config
 from ..sinks.storage import check_s3_url
-from ..tools.athena import athena_ddl, athena_type, firehose_prefix, iceberg_ddl, is_date_range
+from ..tools.athena import DEFAULT_SINCE, athena_ddl, athena_type, firehose_prefix, iceberg_ddl, is_date_range
 from ..tools.views import current_view
 from .arguments import UsageError
 
@@ -32,9 +32,6 @@ def _since(text: str) -> date:
         return date.fromisoformat(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r} is not a date: give YYYY-MM-DD, e.g. 2026-01-01") from None
-
-
-_SINCE = date(2020, 1, 1)
 
 
 def _check_since(since: date, config: Config, *, iceberg: bool) -> None:
@@ -78,7 +75,7 @@ def _run(args: argparse.Namespace) -> int:
     if args.iceberg:  # the Iceberg table PIPELINE_FORMAT=iceberg fills (in append mode, the change log)
         table = iceberg_ddl(config, args.table, args.location, types=types)
     else:
-        table = athena_ddl(config, args.table, args.location, types=types, since=args.since or _SINCE)
+        table = athena_ddl(config, args.table, args.location, types=types, since=args.since or DEFAULT_SINCE)
     if args.current:
         if args.key is None:
             raise UsageError("--current needs the item's key: --key id (or --key pk,sk)")
@@ -120,7 +117,7 @@ def add_athena_command(commands: argparse._SubParsersAction[argparse.ArgumentPar
         action="store_true",
         help="print the Iceberg table (CREATE TABLE ... 'table_type'='ICEBERG') that PIPELINE_FORMAT=iceberg fills",
     )
-    parser.add_argument("--since", type=_since, help=f"first day of date partitions (default {_SINCE})")
+    parser.add_argument("--since", type=_since, help=f"first day of date partitions (default {DEFAULT_SINCE})")
     parser.add_argument(
         "--current",
         action="store_true",

@@ -24,6 +24,7 @@ from .arguments import (
     name,
     number,
     output_folder,
+    refuse_unused,
     size,
     use_endpoint,
     whole,
@@ -77,22 +78,11 @@ def _check_flags(args: argparse.Namespace) -> None:
     """Refuse a flag given where it would have no effect, rather than ignore it."""
     if args.file:
         start, follow = ("--start", args.start), ("--follow", args.follow or None)
-        _unused("for --stream (a --file is read once, to its end)", start, follow)
+        refuse_unused("for --stream (a --file is read once, to its end)", start, follow)
     if args.to.startswith(ICEBERG):
         prefixes = ("--prefix", args.prefix), ("--error-prefix", args.error_prefix)
-        _unused("for a folder or s3:// destination (--to iceberg: puts failed records under DIR/errors/)", *prefixes)
-
-
-def _unused(reason: str, *flags: tuple[str, object]) -> None:
-    """UsageError naming the *flags* given (their value not None), which *reason* says are of no use here.
-
-    >>> _unused("for --stream", ("--start", "latest"), ("--follow", None))
-    Traceback (most recent call last):
-    pipeline.cli.arguments.UsageError: --start: for --stream: drop it
-    """
-    given = [flag for flag, value in flags if value is not None]
-    if given:
-        raise UsageError(f"{' and '.join(given)}: {reason}: drop {'them' if len(given) > 1 else 'it'}")
+        why = "for a folder or s3:// destination (--to iceberg: puts failed records under DIR/errors/)"
+        refuse_unused(why, *prefixes)
 
 
 def _to(text: str) -> str:

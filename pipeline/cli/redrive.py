@@ -12,7 +12,16 @@ from ..sinks.delivery import Destination
 from ..sinks.prefixes import DEFAULT_PREFIX
 from ..sinks.storage import Folder, Store, open_store
 from ..tools.redrive import Target, redrive, to_store, to_stream
-from .arguments import UsageError, endpoint_url, kinesis_stream_name, location, name, source_location, use_endpoint
+from .arguments import (
+    UsageError,
+    endpoint_url,
+    kinesis_stream_name,
+    location,
+    name,
+    refuse_unused,
+    source_location,
+    use_endpoint,
+)
 
 __all__ = ["add_redrive"]
 
@@ -38,11 +47,11 @@ def _destination(text: str) -> str:
 
 def _target(args: argparse.Namespace) -> Target:
     if args.to.startswith("kinesis://"):
-        given = [flag for flag, value in (("--prefix", args.prefix), ("--name", args.name)) if value is not None]
-        if given:
-            raise UsageError(f"{' and '.join(given)}: for rows written to a folder or s3://, not a kinesis:// stream")
+        flags = ("--prefix", args.prefix), ("--name", args.name)
+        refuse_unused("for rows written to a folder or s3://, not a kinesis:// stream", *flags)
         return to_stream(args.to[len("kinesis://") :])
-    dest = Destination(open_store(args.to), args.prefix or DEFAULT_PREFIX, stream=args.name or _NAME)
+    prefix = DEFAULT_PREFIX if args.prefix is None else args.prefix  # "" is a prefix: the bucket's top
+    dest = Destination(open_store(args.to), prefix, stream=args.name or _NAME)
     return to_store(dest.checked(args.partition_keys))
 
 

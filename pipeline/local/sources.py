@@ -113,13 +113,14 @@ def file_payloads(path: str | Path) -> Iterator[bytes]:
     >>> list(file_payloads(path))
     [b'{"eventName": "INSERT"}', b'not json']
     """
-    raw = sys.stdin.buffer.read() if str(path) == "-" else Path(path).read_bytes()
+    stdin = str(path) == "-"
+    raw = sys.stdin.buffer.read() if stdin else Path(path).read_bytes()
     try:
         doc = json.loads(raw.decode("utf-8-sig"))
     except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):  # lines, then: each fails on its own
         doc = None
     if isinstance(doc, dict) and isinstance(doc.get("records"), list):
-        return iter(_event_payloads(doc["records"], "standard input" if str(path) == "-" else str(path)))
+        return iter(_event_payloads(doc["records"], "standard input" if stdin else str(path)))
     if isinstance(doc, dict) and isinstance(doc.get("Records"), list):
         return (json.dumps(r, ensure_ascii=False, separators=(",", ":")).encode() for r in doc["Records"])
     return (line.rstrip(b"\r") for line in raw.split(b"\n") if line.strip())

@@ -35,6 +35,7 @@ from ..partitions import PartitionKey
 from ..sinks.storage import check_s3_url
 
 __all__ = [
+    "DEFAULT_SINCE",
     "athena_ddl",
     "athena_name",
     "athena_type",
@@ -268,6 +269,10 @@ def _serde_properties(config: Config, mapping: Mapping[str, str]) -> dict[str, s
     return {f"mapping.{column}": key for column, key in mapping.items()}
 
 
+#: The first day of a date partition's range when none is given (``athena-ddl --since``).
+DEFAULT_SINCE = date(2020, 1, 1)
+
+
 def is_injected(key: PartitionKey) -> bool:
     """Whether the table projects *key* as ``injected``: every query must give its value.
 
@@ -276,7 +281,7 @@ def is_injected(key: PartitionKey) -> bool:
     ...                                                  "h=@approximateCreationDateTime|%H")]
     [True, True, False]
     """
-    return _projection(key, "k", date(2020, 1, 1))["projection.k.type"] == "injected"
+    return _projection(key, "k", DEFAULT_SINCE)["projection.k.type"] == "injected"
 
 
 def is_date_range(key: PartitionKey) -> bool:
@@ -286,7 +291,7 @@ def is_date_range(key: PartitionKey) -> bool:
     >>> [is_date_range(k) for k in parse_partition_keys("t=@tableName,d=@approximateCreationDateTime|%Y-%m-%d")]
     [False, True]
     """
-    return _projection(key, "k", date(2020, 1, 1))["projection.k.type"] == "date"
+    return _projection(key, "k", DEFAULT_SINCE)["projection.k.type"] == "date"
 
 
 def _projection(key: PartitionKey, column: str, since: date) -> dict[str, str]:
@@ -321,7 +326,7 @@ def athena_ddl(
     location: str,
     *,
     types: Mapping[str, str] | None = None,
-    since: date = date(2020, 1, 1),
+    since: date = DEFAULT_SINCE,
 ) -> str:
     """The ``CREATE EXTERNAL TABLE`` statement for the output of *config* under *location*.
 
